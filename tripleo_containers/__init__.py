@@ -1,0 +1,1 @@
+"""tripleo-containers: prepare and deliver the container images of a TripleO overcloud."""

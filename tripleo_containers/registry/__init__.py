@@ -1,0 +1,1 @@
+"""Registry v2 client: references, credentials, transport, manifests and blobs."""
