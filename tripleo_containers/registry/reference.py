@@ -158,3 +158,12 @@ def parse(text, default_registry=DEFAULT_REGISTRY):
     if len(registry) + 1 + len(path) > _MAX_NAME:
         raise InvalidReference(text, "name longer than %d characters" % _MAX_NAME)
     return Reference(registry, path, tag, digest)
+
+
+def push_target(imagename, push_destination):
+    """Where an image goes on its push destination: same repository and tag.
+
+    prepare writes this into the Heat environment and upload pushes to it, so
+    both must use this one rule.
+    """
+    return parse(imagename).with_registry(push_destination)

@@ -1,11 +1,105 @@
-"""openstack overcloud container image prepare (work in progress)."""
+"""openstack overcloud container image prepare."""
+import logging
+
 from osc_lib.command import command
+
+from tripleo_containers.osc.v1 import common
+
+LOG = logging.getLogger(__name__)
 
 
 class Prepare(command.Lister):
-    """Render the image catalog and write the images and Heat environment files."""
+    """Render the image catalog; write the images file and the Heat environment.
+
+    One run writes both files: the list of images to copy (for `openstack
+    overcloud container image upload`) and a Heat environment whose image
+    parameters already point at the push destination.
+    """
 
     auth_required = False
 
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            "--template-file", metavar="<file>",
+            help="Image catalog template (default: the installed "
+                 "container-images/overcloud_containers.yaml.j2).")
+        parser.add_argument("--namespace", metavar="<registry/namespace>",
+                            help="Registry and namespace of the source images, "
+                                 "e.g. docker.io/tripleopike.")
+        parser.add_argument("--tag", metavar="<tag>", help="Image tag.")
+        parser.add_argument("--prefix", metavar="<prefix>",
+                            help="Image name prefix, e.g. centos-binary-.")
+        parser.add_argument("--suffix", metavar="<suffix>", help="Image name suffix.")
+        parser.add_argument(
+            "--set", metavar="<key=value>", action="append", default=[],
+            dest="set_values",
+            help="Set a catalog template value (repeat), e.g. --set "
+                 "ceph_tag=v3.0.3 or --set neutron_driver=odl.")
+        parser.add_argument("--include", metavar="<regex>", action="append",
+                            default=[], help="Keep only images matching a regex (repeat).")
+        parser.add_argument("--exclude", metavar="<regex>", action="append",
+                            default=[], help="Drop images matching a regex (repeat).")
+        parser.add_argument(
+            "--push-destination", metavar="<host:port>", nargs="?", const=True,
+            help="Registry the images are uploaded to and the overcloud pulls "
+                 "from. Without a value: the undercloud registry (br-ctlplane "
+                 "address, else <hostname>.ctlplane, else localhost) on :8787.")
+        parser.add_argument(
+            "--push-destination-tls", action="store_true",
+            help="The push destination serves TLS. By default it is taken as a "
+                 "plain-HTTP registry (as the undercloud's :8787 is) and listed "
+                 "in DockerInsecureRegistryAddress.")
+        parser.add_argument(
+            "--insecure-registry", metavar="<host:port>", action="append", default=[],
+            help="A plain-HTTP registry (repeat); listed in "
+                 "DockerInsecureRegistryAddress when an image uses it.")
+        parser.add_argument("-e", "--environment-file", metavar="<file>",
+                            action="append", default=[], dest="environment_files",
+                            help="Heat environment of the deployment (repeat); "
+                                 "only images of enabled, containerized services are kept.")
+        parser.add_argument("--environment-directory", metavar="<dir>",
+                            action="append", default=[], dest="environment_directories",
+                            help="Directory whose *.yaml environments are used, sorted, "
+                                 "before the -e files (repeat).")
+        parser.add_argument("-r", "--roles-file", metavar="<file>",
+                            help="Roles file (default: the installed roles_data.yaml).")
+        parser.add_argument("--output-images-file", metavar="<file>",
+                            help="Write the images to copy (upload's --config-file).")
+        parser.add_argument("--output-env-file", metavar="<file>",
+                            help="Write the Heat environment with the image parameters.")
+        parser.add_argument(
+            "--parameter-scheme", choices=("docker", "container"), default="docker",
+            help="Image parameter names: docker = Docker<X>Image (Pike), "
+                 "container = Container<X>Image (Train and later).")
+        return parser
+
     def take_action(self, parsed_args):
-        return (), ()
+        from tripleo_containers import fileutil
+        from tripleo_containers.prepare import core, output
+
+        values = common.key_values(parsed_args.set_values, "--set")
+        for option, key in (("namespace", "namespace"), ("tag", "tag"),
+                            ("prefix", "name_prefix"), ("suffix", "name_suffix")):
+            if getattr(parsed_args, option) is not None:
+                values[key] = getattr(parsed_args, option)
+        request = core.Request(
+            template_file=parsed_args.template_file, values=values,
+            includes=parsed_args.include, excludes=parsed_args.exclude,
+            push_destination=parsed_args.push_destination,
+            push_destination_tls=parsed_args.push_destination_tls,
+            insecure_registries=parsed_args.insecure_registry,
+            env_files=parsed_args.environment_files,
+            env_dirs=parsed_args.environment_directories,
+            roles_file=parsed_args.roles_file, scheme=parsed_args.parameter_scheme)
+        result = common.run(core.prepare, request)
+        files = {}
+        if parsed_args.output_images_file:
+            files[parsed_args.output_images_file] = output.images_file(result)
+        if parsed_args.output_env_file:
+            files[parsed_args.output_env_file] = output.env_file(
+                result, common.command_line())
+        common.run(fileutil.atomic_write_all, files)
+        LOG.info("%d images, %d parameters", len(result.images), len(result.params))
+        return (("Image", "Push destination"),
+                [(i["imagename"], i.get("push_destination", "")) for i in result.images])

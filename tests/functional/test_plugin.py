@@ -1,0 +1,65 @@
+"""The plugin contract and its start-up cost."""
+import json
+import subprocess
+import sys
+
+from osc_cli import openstack
+
+HEAVY = ("jinja2", "yaml", "requests", "heatclient", "docker", "kolla", "urllib3")
+
+
+def test_command_modules_import_nothing_heavy():
+    """openstack imports every command module of a loaded group on each run."""
+    code = r"""
+import importlib, json, sys
+from importlib import metadata
+eps = metadata.entry_points()
+group = eps.select(group="openstack.tripleo_containers.v1") if hasattr(eps, "select") \
+    else eps.get("openstack.tripleo_containers.v1", [])
+import tripleo_containers.osc.plugin
+loaded = []
+for ep in group:
+    ep.load()
+    loaded.append(ep.name)
+print(json.dumps({"loaded": loaded, "modules": sorted(sys.modules)}))
+"""
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                    text=True, check=True, cwd="/").stdout)
+    assert "overcloud_container_image_prepare" in out["loaded"]
+    heavy = [m for m in out["modules"] if m.split(".")[0] in HEAVY]
+    assert heavy == []
+
+
+def test_plugin_contract():
+    from tripleo_containers.osc import plugin
+    assert plugin.API_NAME == "tripleo_containers"
+    assert plugin.DEFAULT_API_VERSION in plugin.API_VERSIONS
+    assert plugin.API_VERSION_OPTION == "os_tripleo_containers_api_version"
+    import argparse
+    parser = plugin.build_option_parser(argparse.ArgumentParser())
+    ns = parser.parse_args([])
+    assert ns.os_tripleo_containers_api_version == "1"
+    assert plugin.make_client(object()) is not None
+
+
+def test_commands_need_no_keystone():
+    env = {"OS_AUTH_URL": "", "OS_CLOUD": "", "OS_USERNAME": ""}
+    proc = openstack("overcloud", "container", "image", "prepare", "--include", "keystone:",
+                     "-f", "value", env=env, check=True)
+    assert "keystone" in proc.stdout
+
+
+def test_data_is_found_where_the_package_is_installed():
+    import os
+    import tripleo_containers
+    from tripleo_containers import data
+    pkg_parent = os.path.dirname(os.path.dirname(tripleo_containers.__file__))
+    found = data.path("container-images")
+    if os.path.isdir(os.path.join(pkg_parent, "container-images")):
+        assert found == os.path.join(pkg_parent, "container-images")  # a checkout
+    else:  # a plain pip install: <prefix>/share/tripleo-containers
+        assert found == os.path.join(sys.prefix, "share", "tripleo-containers",
+                                     "container-images")
+    for name in ("overcloud_containers.yaml.j2", "overcloud_containers_defaults.yaml"):
+        assert os.path.isfile(os.path.join(found, name))
+    assert os.path.isfile(data.path("heat-templates", "roles_data.yaml"))

@@ -1,0 +1,218 @@
+"""prepare's core: service filter, strategies, parameters, insecure registries."""
+import os
+
+import pytest
+
+from tripleo_containers import exceptions
+from tripleo_containers.prepare import core
+from tripleo_containers.prepare import environments
+from tripleo_containers.prepare import output
+from tripleo_containers.prepare import services
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+DOCKER = os.path.join(DATA, "pike-docker.yaml")
+DOCKER_HA = os.path.join(DATA, "pike-docker-ha.yaml")
+KEYSTONE = "docker.io/tripleopike/centos-binary-keystone:current-tripleo"
+
+
+def env(tmp_path, text, name="env.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def run(**kw):
+    return core.prepare(core.Request(**kw))
+
+
+def names(result):
+    return [i["imagename"] for i in result.images]
+
+
+def test_no_environment_keeps_whole_catalog():
+    r = run()
+    assert len(r.images) == 87
+    assert r.params["DockerKeystoneImage"] == KEYSTONE
+    assert r.insecure == []
+    assert all("push_destination" not in i for i in r.images)
+
+
+def test_service_filter_default_roles():
+    r = run(env_files=[DOCKER, DOCKER_HA], push_destination="192.168.24.1:8787")
+    got = set(names(r))
+    assert KEYSTONE in got
+    # enabled but not containerized by Pike's docker.yaml
+    assert not any("ironic" in n or "ceph" in n or "sahara" in n for n in got)
+    # containerized but on no deployed role: none in the default roles
+    assert "docker.io/tripleopike/centos-binary-nova-compute:current-tripleo" in got
+    assert r.params["DockerKeystoneImage"] == (
+        "192.168.24.1:8787/tripleopike/centos-binary-keystone:current-tripleo")
+    assert r.insecure == ["192.168.24.1:8787"]
+    assert all(i["push_destination"] == "192.168.24.1:8787" for i in r.images)
+    # every parameter points at the push destination
+    assert all(v.startswith("192.168.24.1:8787/") for v in r.params.values())
+
+
+def test_role_counts_and_services_from_parameter_defaults(tmp_path):
+    counts = env(tmp_path, "parameter_defaults:\n  ComputeCount: 0\n")
+    r = run(env_files=[DOCKER, counts])
+    assert not any("nova-compute" in n or "nova-libvirt" in n for n in names(r))
+    svc = env(tmp_path, "parameter_defaults:\n  ControllerServices:\n"
+                        "  - OS::TripleO::Services::Keystone\n  ComputeCount: 0\n", "s.yaml")
+    r = run(env_files=[DOCKER, svc])
+    assert names(r) == [KEYSTONE]
+
+
+def test_neutron_driver_follows_enabled_services(tmp_path):
+    odl = env(tmp_path, "resource_registry:\n  OS::TripleO::Services::OpenDaylightApi:"
+                        " ../docker/services/opendaylight-api.yaml\n")
+    r = run(env_files=[DOCKER, odl])
+    assert any(n.endswith("opendaylight:current-tripleo") for n in names(r))
+    assert any("neutron-server-opendaylight" in n for n in names(r))
+    assert not any(n.endswith("neutron-server:current-tripleo") for n in names(r))
+    # an explicit value wins over the derived one
+    r = run(env_files=[DOCKER, odl], values={"neutron_driver": "default"})
+    assert not any("opendaylight" in n for n in names(r))
+
+
+def test_missing_roles_file_is_an_error(tmp_path):
+    with pytest.raises(exceptions.InputError, match="roles file .*nope.*cannot read"):
+        run(env_files=[DOCKER], roles_file=str(tmp_path / "nope.yaml"))
+    empty = env(tmp_path, "", "roles.yaml")
+    with pytest.raises(exceptions.InputError, match="non-empty list of roles"):
+        run(env_files=[DOCKER], roles_file=empty)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("paramter_defaults: {}\n", 'wrong section "paramter_defaults"'),
+    ("- a\n- b\n", "not a valid YAML mapping"),
+    ("resource_registry: [1]\n", "resource_registry must be a mapping"),
+    ("parameter_defaults: {a: [}\n", "environment file"),
+])
+def test_bad_environments(tmp_path, text, message):
+    bad = env(tmp_path, text)
+    with pytest.raises(exceptions.InputError) as e:
+        run(env_files=[bad])
+    assert message in str(e.value)
+    assert bad in str(e.value)
+
+
+def test_environment_directory_before_files(tmp_path):
+    d = tmp_path / "envs"
+    d.mkdir()
+    (d / "b.yaml").write_text("parameter_defaults: {ComputeCount: 3}\n")
+    (d / "a.yaml").write_text("parameter_defaults: {ComputeCount: 2}\n")
+    last = env(tmp_path, "parameter_defaults: {ComputeCount: 0}\n")
+    merged, files = environments.load([last], [str(d)])
+    assert [os.path.basename(f) for f in files] == ["a.yaml", "b.yaml", "env.yaml"]
+    assert merged["parameter_defaults"]["ComputeCount"] == 0
+
+
+def test_relative_registry_paths_resolve_against_their_file(tmp_path):
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    p = env(sub, "resource_registry:\n  OS::X: ../t/x.yaml\n  OS::Y: OS::Heat::None\n")
+    merged = environments.parse_file(p)
+    assert merged["resource_registry"]["OS::X"] == str(tmp_path / "a" / "t" / "x.yaml")
+    assert merged["resource_registry"]["OS::Y"] == "OS::Heat::None"
+
+
+def test_container_image_prepare_strategies(tmp_path):
+    cip = env(tmp_path, """
+parameter_defaults:
+  ContainerImagePrepare:
+  - set: {namespace: quay.io/a, tag: t1}
+    push_destination: 10.0.0.1:8787
+  - set: {namespace: quay.io/b, tag: t2}
+    includes: [keystone]
+    push_destination: true
+""")
+    r = run(env_files=[cip])
+    assert r.params["DockerKeystoneImage"].endswith("/b/centos-binary-keystone:t2")
+    assert r.params["DockerKeystoneImage"].startswith("localhost:8787/") or \
+        r.params["DockerKeystoneImage"].split("/")[0].endswith(":8787")
+    assert r.params["DockerGlanceApiImage"] == \
+        "10.0.0.1:8787/a/centos-binary-glance-api:t1"
+    assert "quay.io/a/centos-binary-glance-api:t1" in names(r)
+    assert "quay.io/b/centos-binary-keystone:t2" in names(r)
+
+
+@pytest.mark.parametrize("value,message", [
+    ("{set: {tag: x}}", "must be a list of mappings"),
+    ("[a, b]", "must be a list of mappings"),
+    ("[{sett: {}}]", "unknown key sett"),
+    ("[{set: {colour: red}}]", "unknown key 'colour'"),
+    ("[{includes: ['(']}]", "includes '(' is not a valid regular expression"),
+    ("[{push_destination: 'not a host/x'}]", "is not a registry address"),
+])
+def test_bad_container_image_prepare(tmp_path, value, message):
+    cip = env(tmp_path, "parameter_defaults:\n  ContainerImagePrepare: %s\n" % value)
+    with pytest.raises(exceptions.InputError) as e:
+        run(env_files=[cip])
+    assert message in str(e.value)
+
+
+def test_include_exclude_and_scheme():
+    r = run(includes=["nova-"], excludes=["nova-compute"], scheme="container")
+    assert names(r) and all("nova-" in n and "nova-compute" not in n for n in names(r))
+    assert "ContainerNovaApiImage" in r.params
+    assert not any(p.startswith("Docker") for p in r.params)
+
+
+def test_insecure_registry_rules():
+    r = run(includes=["keystone"], push_destination="reg.example:443",
+            push_destination_tls=True)
+    assert r.insecure == []
+    r = run(includes=["keystone"], insecure_registries=["docker.io"])
+    assert r.insecure == ["docker.io"]
+    r = run(includes=["keystone"], insecure_registries=["unused:5000"])
+    assert r.insecure == []
+    with pytest.raises(exceptions.InputError, match="--insecure-registry 'a b'"):
+        run(insecure_registries=["a b"])
+
+
+def test_ipv6_push_destination():
+    r = run(includes=["keystone"], push_destination="[fd00:1::1]:8787")
+    assert r.params["DockerKeystoneImage"] == (
+        "[fd00:1::1]:8787/tripleopike/centos-binary-keystone:current-tripleo")
+
+
+def test_default_push_destination_from_undercloud(monkeypatch):
+    from tripleo_containers.prepare import undercloud
+    monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: None)
+    monkeypatch.setattr(undercloud, "_ipv6_of", lambda i: "fd00:24::1")
+    assert undercloud.default_push_destination() == "[fd00:24::1]:8787"
+    monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: "192.168.24.1")
+    r = run(includes=["keystone"], push_destination=True)
+    assert r.images[0]["push_destination"] == "192.168.24.1:8787"
+    monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: None)
+    monkeypatch.setattr(undercloud, "_ipv6_of", lambda i: None)
+    monkeypatch.setattr(undercloud, "_resolvable", lambda n: False)
+    assert undercloud.default_push_destination() == "localhost:8787"
+
+
+def test_ipv6_from_proc(tmp_path):
+    from tripleo_containers.prepare import undercloud
+    f = tmp_path / "if_inet6"
+    f.write_text("fe800000000000000000000000000001 05 40 20 80 br-ctlplane\n"
+                 "fd000000000000240000000000000001 05 40 00 80 br-ctlplane\n")
+    assert undercloud._ipv6_of("br-ctlplane", str(f)) == "fd00:0:0:24::1"
+
+
+def test_golden_env_and_images_files():
+    import datetime
+    r = run(env_files=[DOCKER, DOCKER_HA], push_destination="192.168.24.1:8787")
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    text = output.env_file(r, "openstack overcloud container image prepare X", now)
+    golden = os.path.join(DATA, "golden-docker_registry.yaml")
+    images_golden = os.path.join(DATA, "golden-overcloud_containers.yaml")
+    if os.environ.get("REGEN_GOLDEN"):
+        open(golden, "w").write(text)
+        open(images_golden, "w").write(output.images_file(r))
+    assert text == open(golden).read()
+    assert output.images_file(r) == open(images_golden).read()
+
+
+def test_selecting_nothing_is_an_error():
+    with pytest.raises(exceptions.InputError, match="no images selected"):
+        run(includes=["no-such-image"])

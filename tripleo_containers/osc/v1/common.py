@@ -1,0 +1,34 @@
+"""Helpers shared by the command modules; standard library only."""
+import logging
+import shlex
+import sys
+
+from osc_lib import exceptions as osc_exc
+
+
+def command_line():
+    """The command as the user typed it, for file headers."""
+    return "openstack " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def key_values(items, option):
+    """[KEY=VALUE, ...] -> dict; a malformed item is a one-line CommandError."""
+    out = {}
+    for text in items or ():
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise osc_exc.CommandError(
+                "%s %r is not KEY=VALUE (e.g. %s tag=current-tripleo)"
+                % (option, text, option))
+        out[key.strip()] = value
+    return out
+
+
+def run(func, *args, **kwargs):
+    """Call into the library; turn its errors into one-line CommandErrors."""
+    from tripleo_containers import exceptions
+    try:
+        return func(*args, **kwargs)
+    except exceptions.Error as e:
+        logging.getLogger(__name__).debug("library error", exc_info=True)
+        raise osc_exc.CommandError(str(e))

@@ -1,0 +1,1 @@
+"""prepare: render the image catalog, filter by services, build the Heat env."""
