@@ -216,3 +216,27 @@ def test_golden_env_and_images_files():
 def test_selecting_nothing_is_an_error():
     with pytest.raises(exceptions.InputError, match="no images selected"):
         run(includes=["no-such-image"])
+
+
+def test_kolla_ansible_globals():
+    r = run(values={"namespace": "quay.io/openstack.kolla", "name_prefix": "",
+                    "tag": "2024.1-rocky-9"}, push_destination="192.168.24.1:8787")
+    import yaml
+    g = yaml.safe_load(output.kolla_globals(r))
+    assert g == {"docker_registry": "192.168.24.1:8787", "docker_registry_insecure": True,
+                 "docker_namespace": "openstack.kolla", "docker_image_name_prefix": "",
+                 "openstack_release": "2024.1-rocky-9", "openstack_tag": "2024.1-rocky-9"}
+    # the snippet names exactly the images prepare pushed
+    name = "%s/%s/%skeystone:%s" % (g["docker_registry"], g["docker_namespace"],
+                                     g["docker_image_name_prefix"], g["openstack_tag"])
+    assert r.params["DockerKeystoneImage"] == name
+    r = run(values={"name_suffix": "-x"})
+    with pytest.raises(exceptions.InputError, match="no image name suffix"):
+        output.kolla_globals(r)
+
+
+def test_kolla_globals_refuse_mixed_strategies(tmp_path):
+    cip = env(tmp_path, "parameter_defaults:\n  ContainerImagePrepare:\n"
+                        "  - set: {tag: a}\n  - set: {tag: b}\n    includes: [nova]\n")
+    with pytest.raises(exceptions.InputError, match="use 2"):
+        output.kolla_globals(run(env_files=[cip]))

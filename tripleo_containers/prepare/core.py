@@ -36,7 +36,8 @@ class Request(object):
 class Result(object):
     """images: [{imagename, push_destination?}]; params: {name: image}."""
 
-    def __init__(self, images, params, insecure, env_files, services):
+    def __init__(self, images, params, insecure, env_files, services, sources=()):
+        self.sources = list(sources)  # (values, push destination) per strategy used
         self.images = images
         self.params = params
         self.insecure = insecure
@@ -161,7 +162,7 @@ def prepare(request):
     params_env = env.get("parameter_defaults") or {}
     strategies = _strategies(params_env.get("ContainerImagePrepare"), request, catalog)
 
-    images, params = {}, {}
+    images, params, sources = {}, {}, []
     for strategy in strategies:
         values = dict(strategy.values)
         if values.get("neutron_driver") is None and wanted is not None:
@@ -169,6 +170,7 @@ def prepare(request):
         push = strategy.push_destination or cli_push
         if push and not request.push_destination_tls:
             insecure.add(push)
+        sources.append((values, push))
         for entry in catalog.render(values):
             name = entry["imagename"]
             if wanted is not None and not wanted.intersection(entry["services"]):
@@ -194,4 +196,5 @@ def prepare(request):
         params=params,
         insecure=sorted(used & insecure),
         env_files=files,
-        services=wanted)
+        services=wanted,
+        sources=sources)

@@ -23,3 +23,44 @@ def env_file(result, command_line, now=None):
     body = yaml.safe_dump({"parameter_defaults": params},
                           default_flow_style=False, sort_keys=True)
     return header + body
+
+
+def kolla_globals(result):
+    """A kolla-ansible globals.yml snippet for the prepared registry.
+
+    kolla-ansible names an image <docker_registry>/<docker_namespace>/
+    <docker_image_name_prefix><service>:<openstack_tag>, so the prepared set
+    must share one registry, namespace, prefix and tag to be expressed here.
+    """
+    import yaml
+    from tripleo_containers import exceptions
+    from tripleo_containers.registry import reference
+    shapes = set()
+    for values, push in result.sources:
+        ns = reference.parse("%s/x" % values["namespace"])
+        registry = push or ns.registry
+        namespace = ns.repository.rsplit("/", 1)[0] if "/" in ns.repository else ""
+        shapes.add((registry, namespace, values.get("name_prefix") or "",
+                    values.get("name_suffix") or "", str(values["tag"])))
+    if len(shapes) != 1:
+        raise exceptions.InputError(
+            "kolla-ansible globals need one registry, namespace, prefix and tag; "
+            "the ContainerImagePrepare entries use %d" % len(shapes))
+    registry, namespace, prefix, suffix, tag = shapes.pop()
+    if suffix:
+        raise exceptions.InputError(
+            "kolla-ansible has no image name suffix; prepare without --suffix "
+            "(got %r) to write kolla-ansible globals" % suffix)
+    body = {
+        "docker_registry": registry,
+        "docker_registry_insecure": registry in result.insecure,
+        "docker_namespace": namespace,
+        "docker_image_name_prefix": prefix,
+        "openstack_release": tag,
+        "openstack_tag": tag,
+    }
+    header = ("# kolla-ansible globals.yml settings for the images prepared by\n"
+              "# tripleo-containers; merge into /etc/kolla/globals.yml. With\n"
+              "# docker_registry_insecure each node's Docker daemon is told to use\n"
+              "# plain HTTP for this registry.\n")
+    return header + yaml.safe_dump(body, default_flow_style=False, sort_keys=False)

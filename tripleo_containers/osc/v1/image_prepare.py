@@ -69,6 +69,11 @@ class Prepare(command.Lister):
         parser.add_argument("--output-env-file", metavar="<file>",
                             help="Write the Heat environment with the image parameters.")
         parser.add_argument(
+            "--output-kolla-globals", metavar="<file>",
+            help="Also write a kolla-ansible globals.yml snippet (docker_registry, "
+                 "docker_namespace, docker_image_name_prefix, openstack_release, "
+                 "docker_registry_insecure) for the same images.")
+        parser.add_argument(
             "--parameter-scheme", choices=("docker", "container"), default="docker",
             help="Image parameter names: docker = Docker<X>Image (Pike), "
                  "container = Container<X>Image (Train and later).")
@@ -99,6 +104,9 @@ class Prepare(command.Lister):
         if parsed_args.output_env_file:
             files[parsed_args.output_env_file] = output.env_file(
                 result, common.command_line())
+        if parsed_args.output_kolla_globals:
+            files[parsed_args.output_kolla_globals] = common.run(
+                output.kolla_globals, result)
         common.run(fileutil.atomic_write_all, files)
         LOG.info("%d images, %d parameters", len(result.images), len(result.params))
         return (("Image", "Push destination"),
