@@ -170,7 +170,7 @@ def prepare(request):
         push = strategy.push_destination or cli_push
         if push and not request.push_destination_tls:
             insecure.add(push)
-        sources.append((values, push))
+        sources.append((dict(catalog.defaults, **values), push))
         for entry in catalog.render(values):
             name = entry["imagename"]
             if wanted is not None and not wanted.intersection(entry["services"]):
