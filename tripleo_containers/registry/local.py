@@ -1,0 +1,725 @@
+"""A local Docker distribution registry, started and stopped by PID.
+
+Kolla's multinode guide starts a registry next to the deployment host, and
+the TripleO undercloud serves one on :8787.  This module does the same with
+Debian's ``docker-registry`` (distribution 2.8): it writes *our own* config
+(never the packaged one, which listens on every interface), starts
+``docker-registry serve CONFIG``, waits until ``/v2/`` answers and records
+the PID, config and logs in a state directory so that another process (the
+``registry stop`` command) can stop it later.
+
+What the registry prints, verified on 2.8.2:
+
+* stdout is the HTTP access log, one Apache "combined" line per request,
+  written by the handler that wraps the whole application (so 401s from
+  auth and 405s from a mirror are there too);
+* stderr is the application log; with ``log.formatter: json`` each request
+  also ends with a JSON line carrying ``http.request.method``,
+  ``http.request.uri`` and ``http.response.status``.
+
+Both lines are written before the response is flushed to the client, so a
+test that counts requests right after its client returned sees them all.
+:func:`parse_log` reads either format.
+
+Secrets (``http.secret``, the mirror password) are handed to the registry
+through ``REGISTRY_*`` environment variables that distribution overlays on
+its config, so the config file we write contains no secret.
+"""
+import collections
+import errno
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from tripleo_containers import exceptions
+
+DEFAULT_ADDRESS = "127.0.0.1:8787"
+DEFAULT_BINARY = "/usr/bin/docker-registry"
+CONFIG_NAME = "config.json"
+PID_NAME = "registry.pid"
+STATE_NAME = "state.json"
+ACCESS_LOG_NAME = "access.log"
+LOG_NAME = "registry.log"
+# Our readiness probe's User-Agent; LocalRegistry.requests() leaves its
+# requests out so tests count only their own.
+PROBE_AGENT = "tripleo-containers-local-registry-probe"
+
+
+class LocalRegistryError(exceptions.Error):
+    """Base of the errors below; str() is one line saying what to do."""
+
+
+class RegistryNotInstalled(LocalRegistryError):
+    pass
+
+
+class AddressInUse(LocalRegistryError):
+    pass
+
+
+class RegistryStartFailed(LocalRegistryError):
+    pass
+
+
+class AlreadyRunning(LocalRegistryError):
+    pass
+
+
+class NotRunning(LocalRegistryError):
+    pass
+
+
+class ToolMissing(LocalRegistryError):
+    pass
+
+
+# --------------------------------------------------------------------------
+# addresses
+
+
+def split_address(address):
+    """``host:port`` / ``[v6]:port`` / ``:port`` -> (host, port:int).
+
+    An empty host means 127.0.0.1: a test or demo registry should never
+    listen on every interface by accident.
+    """
+    text = (address or "").strip()
+    m = re.match(r"^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):([0-9]{1,5})$", text)
+    if not m:
+        raise LocalRegistryError(
+            "invalid registry address %r: use HOST:PORT, e.g. %s"
+            % (address, DEFAULT_ADDRESS))
+    host = m.group(1) or m.group(2) or "127.0.0.1"
+    port = int(m.group(3))
+    if port > 65535:
+        raise LocalRegistryError("invalid port in registry address %r" % address)
+    return host, port
+
+
+def join_address(host, port):
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+def free_port(host="127.0.0.1"):
+    """A port that was free a moment ago (the caller retries on a race)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        # Same option Go sets, so a port in TIME_WAIT is not reported busy.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise LocalRegistryError(
+                    "cannot listen on %s: no local interface has that address"
+                    % join_address(host, port))
+            raise
+    return False
+
+
+# --------------------------------------------------------------------------
+# TLS and htpasswd material
+
+
+def _run_tool(argv, what, package, input_text=None):
+    if shutil.which(argv[0]) is None:
+        raise ToolMissing("%s not found (needed to %s): install it with "
+                          "'apt-get install %s'" % (argv[0], what, package))
+    proc = subprocess.run(argv, input=input_text, capture_output=True,
+                          text=True, timeout=60)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1]
+        raise LocalRegistryError("%s failed to %s: %s" % (argv[0], what, last))
+    return proc.stdout
+
+
+class TLSMaterial(collections.namedtuple(
+        "TLSMaterial", "ca_cert ca_key cert key cert_dir")):
+    """Paths of a CA, a server cert/key signed by it, and a directory that
+    holds only ``ca.crt`` (usable as skopeo ``--cert-dir`` or as a
+    ``/etc/docker/certs.d/HOST:PORT`` directory)."""
+
+
+def make_tls(directory, hosts=("127.0.0.1", "localhost"), days=30):
+    """Make a self-signed CA and a server certificate for ``hosts`` (SANs).
+
+    EC P-256 keys: generated in milliseconds and accepted by Go, Python
+    and skopeo alike.
+    """
+    os.makedirs(directory, exist_ok=True)
+    p = lambda name: os.path.join(directory, name)  # noqa: E731
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _run_tool(["openssl", "req", "-x509"] + ec + [
+        "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", str(days),
+        "-subj", "/CN=tripleo-containers local registry CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        "make a CA certificate", "openssl")
+    sans = ",".join(("IP:%s" if re.match(r"^[0-9.]+$|:", h) else "DNS:%s") % h
+                    for h in hosts)
+    with open(p("server.ext"), "w") as f:
+        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=serverAuth\n" % sans)
+    _run_tool(["openssl", "req"] + ec + [
+        "-keyout", p("server.key"), "-out", p("server.csr"),
+        "-subj", "/CN=%s" % hosts[0]], "make a server key", "openssl")
+    _run_tool(["openssl", "x509", "-req", "-in", p("server.csr"),
+               "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial",
+               "-days", str(days), "-extfile", p("server.ext"),
+               "-out", p("server.crt")], "sign the server certificate", "openssl")
+    cert_dir = p("certs.d")
+    os.makedirs(cert_dir, exist_ok=True)
+    shutil.copyfile(p("ca.crt"), os.path.join(cert_dir, "ca.crt"))
+    return TLSMaterial(p("ca.crt"), p("ca.key"), p("server.crt"),
+                       p("server.key"), cert_dir)
+
+
+def write_htpasswd(path, users, cost=5):
+    """Write ``{user: password}`` as bcrypt htpasswd entries (what
+    distribution accepts), atomically, mode 0600.
+
+    Uses ``htpasswd`` (apache2-utils) with the password on stdin, so it
+    never shows in a process list.  Every authenticated request costs one
+    bcrypt check on the registry: keep ``cost`` low for tests (4).
+    """
+    lines = []
+    for user, password in users.items():
+        if ":" in user:
+            raise LocalRegistryError("htpasswd user name %r must not contain ':'" % user)
+        out = _run_tool(["htpasswd", "-niB", "-C", str(int(cost)), user],
+                        "write bcrypt htpasswd entries", "apache2-utils",
+                        input_text=password + "\n")
+        lines.append(out.strip())
+    _write_atomic(path, "\n".join(lines) + "\n", mode=0o600)
+    return path
+
+
+# --------------------------------------------------------------------------
+# config
+
+
+def build_config(address, storage_dir, tls_cert=None, tls_key=None,
+                 htpasswd=None, realm="tripleo-containers", mirror_url=None,
+                 mirror_username=None, delete_enabled=False,
+                 log_level="info"):
+    """The registry config as a dict (written as JSON, which is YAML).
+
+    Secrets are not in it: see :func:`registry_env`.
+    """
+    storage = {"filesystem": {"rootdirectory": os.path.abspath(storage_dir)},
+               "delete": {"enabled": bool(delete_enabled)}}
+    if not delete_enabled:
+        # The in-memory blob descriptor cache keeps answering 200 for a
+        # deleted blob (distribution#2295): only use it when nothing is
+        # ever deleted.
+        storage["cache"] = {"blobdescriptor": "inmemory"}
+    config = {
+        "version": "0.1",
+        "log": {"level": log_level, "formatter": "json",
+                "accesslog": {"disabled": False}},
+        "storage": storage,
+        "http": {"addr": address,
+                 "headers": {"X-Content-Type-Options": ["nosniff"]}},
+    }
+    if tls_cert or tls_key:
+        if not (tls_cert and tls_key):
+            raise LocalRegistryError("TLS needs both a certificate and a key file")
+        config["http"]["tls"] = {"certificate": os.path.abspath(tls_cert),
+                                 "key": os.path.abspath(tls_key)}
+    if htpasswd:
+        config["auth"] = {"htpasswd": {"realm": realm,
+                                       "path": os.path.abspath(htpasswd)}}
+    if mirror_url:
+        config["proxy"] = {"remoteurl": mirror_url}
+        if mirror_username:
+            config["proxy"]["username"] = mirror_username
+    return config
+
+
+def registry_env(http_secret, mirror_password=None, base=None):
+    env = dict(os.environ if base is None else base)
+    env["REGISTRY_HTTP_SECRET"] = http_secret
+    if mirror_password is not None:
+        env["REGISTRY_PROXY_PASSWORD"] = mirror_password
+    return env
+
+
+def _write_atomic(path, text, mode=0o644):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------
+# processes
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _pid_runs_config(pid, config_path):
+    """Guard against PID reuse: the process must be a registry serving
+    our config before we signal it."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return _pid_alive(pid)
+    return os.fsencode(os.path.abspath(config_path)) in argv
+
+
+def _wait_gone(pid, proc, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None:
+            if proc.poll() is not None:
+                return True
+        elif not _pid_alive(pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def stop_pid(pid, config_path=None, proc=None, timeout=5.0):
+    """SIGTERM, wait up to ``timeout``, then SIGKILL and wait again.
+
+    Returns False if there was nothing (of ours) to stop.
+    """
+    if proc is not None and proc.poll() is not None:
+        return False
+    if proc is None and config_path and not _pid_runs_config(pid, config_path):
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            if proc is not None:
+                proc.poll()
+            return sig is not signal.SIGTERM
+        if _wait_gone(pid, proc, wait):
+            return True
+    raise LocalRegistryError("registry pid %d did not exit after SIGKILL" % pid)
+
+
+# --------------------------------------------------------------------------
+# access log
+
+
+LogEntry = collections.namedtuple(
+    "LogEntry", "method uri path query status size user_agent")
+
+_COMBINED_RE = re.compile(
+    r'^\S+ \S+ \S+ \[[^\]]*\] "(?P<method>[A-Z]+) (?P<uri>\S+) [^"]*" '
+    r'(?P<status>\d{3}) (?P<size>\d+|-)(?: "[^"]*" "(?P<ua>[^"]*)")?')
+
+# Path shapes of the v2 API; ``name`` may contain slashes.
+ROUTES = collections.OrderedDict([
+    ("base", re.compile(r"^/v2/?$")),
+    ("catalog", re.compile(r"^/v2/_catalog$")),
+    ("tags", re.compile(r"^/v2/(?P<name>.+)/tags/list$")),
+    ("manifest", re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$")),
+    ("upload", re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<uuid>[^/]*)$")),
+    ("blob", re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>[a-z0-9]+:[a-f0-9]+)$")),
+])
+
+
+def route_of(path):
+    """Which v2 endpoint a request path hit: base, catalog, tags, manifest,
+    upload, blob, or None."""
+    for kind, rx in ROUTES.items():
+        if rx.match(path):
+            return kind
+    return None
+
+
+def parse_log_line(line):
+    """One access-log line (combined) or JSON app-log request line ->
+    LogEntry, else None (startup messages, blank lines)."""
+    line = line.strip()
+    if not line:
+        return None
+    if line.startswith("{"):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            return None
+        if "http.response.status" not in rec or "http.request.uri" not in rec:
+            return None
+        method, uri = rec.get("http.request.method", ""), rec["http.request.uri"]
+        status, size = int(rec["http.response.status"]), rec.get("http.response.written")
+        ua = rec.get("http.request.useragent")
+    else:
+        m = _COMBINED_RE.match(line)
+        if not m:
+            return None
+        method, uri, status = m.group("method"), m.group("uri"), int(m.group("status"))
+        size = None if m.group("size") == "-" else int(m.group("size"))
+        ua = m.group("ua")
+    path, _, query = uri.partition("?")
+    return LogEntry(method, uri, path, query, status, size, ua)
+
+
+def parse_log(path_or_lines, offset=0):
+    """Parse an access log file (from byte ``offset``) or an iterable of
+    lines into LogEntry tuples."""
+    if isinstance(path_or_lines, str):
+        with open(path_or_lines, "rb") as f:
+            f.seek(offset)
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    else:
+        lines = path_or_lines
+    return [e for e in map(parse_log_line, lines) if e is not None]
+
+
+def _status_ok(status, want):
+    if want is None:
+        return True
+    if isinstance(want, int):
+        return status == want
+    if isinstance(want, str):  # "2xx"
+        return str(status)[0] == want[0]
+    return status in want
+
+
+def filter_entries(entries, method=None, path=None, status=None, route=None,
+                   query=None):
+    """Entries matching all given criteria.
+
+    method: 'PUT' or a collection of methods; path: regex searched in the
+    path (no query); status: int, collection of ints, or '2xx'/'4xx';
+    route: a :data:`ROUTES` key ('upload', 'blob', 'manifest', ...);
+    query: regex searched in the query string.
+    """
+    methods = {method} if isinstance(method, str) else method
+    path_rx = re.compile(path) if isinstance(path, str) else path
+    query_rx = re.compile(query) if isinstance(query, str) else query
+    out = []
+    for e in entries:
+        if methods is not None and e.method not in methods:
+            continue
+        if path_rx is not None and not path_rx.search(e.path):
+            continue
+        if query_rx is not None and not query_rx.search(e.query):
+            continue
+        if route is not None and route_of(e.path) != route:
+            continue
+        if not _status_ok(e.status, status):
+            continue
+        out.append(e)
+    return out
+
+
+def count_requests(entries, **criteria):
+    """len(filter_entries(entries, **criteria))."""
+    return len(filter_entries(entries, **criteria))
+
+
+# --------------------------------------------------------------------------
+# the registry
+
+
+class LocalRegistry(object):
+    """A running (or recorded) registry.
+
+    Attributes: pid, address ('127.0.0.1:PORT'), host, port, url
+    ('http(s)://127.0.0.1:PORT'), scheme, state_dir, storage_dir,
+    config_path, access_log, log (application log), tls (TLSMaterial or
+    None), htpasswd, mirror_url.
+    """
+
+    def __init__(self, pid, address, state_dir, storage_dir, tls=False,
+                 htpasswd=None, mirror_url=None, ca_cert=None, proc=None):
+        self.pid = pid
+        self.address = address
+        self.host, self.port = split_address(address)
+        self.scheme = "https" if tls else "http"
+        self.url = "%s://%s" % (self.scheme, address)
+        self.state_dir = state_dir
+        self.storage_dir = storage_dir
+        self.config_path = os.path.join(state_dir, CONFIG_NAME)
+        self.pidfile = os.path.join(state_dir, PID_NAME)
+        self.access_log = os.path.join(state_dir, ACCESS_LOG_NAME)
+        self.log = os.path.join(state_dir, LOG_NAME)
+        self.htpasswd = htpasswd
+        self.mirror_url = mirror_url
+        self.ca_cert = ca_cert
+        self._proc = proc
+
+    def __repr__(self):
+        return "<LocalRegistry %s pid=%s>" % (self.url, self.pid)
+
+    @property
+    def insecure(self):
+        return self.scheme == "http"
+
+    def is_running(self):
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return _pid_alive(self.pid) and _pid_runs_config(self.pid, self.config_path)
+
+    def stop(self, timeout=5.0):
+        """Stop by PID (SIGTERM, then SIGKILL after ``timeout``); idempotent.
+        Returns True if a running registry was stopped."""
+        stopped = stop_pid(self.pid, self.config_path, self._proc, timeout)
+        for name in (self.pidfile,):
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
+        return stopped
+
+    # -- access log helpers, for tests and diagnostics
+
+    def log_mark(self):
+        """An opaque position; pass it as ``since`` to count only later
+        requests."""
+        try:
+            return os.path.getsize(self.access_log)
+        except FileNotFoundError:
+            return 0
+
+    def requests(self, since=0):
+        """LogEntry tuples of the requests served (after mark ``since``),
+        without our own readiness probes."""
+        return [e for e in parse_log(self.access_log, offset=since)
+                if e.user_agent != PROBE_AGENT]
+
+    def count(self, since=0, **criteria):
+        """Count served requests; criteria as :func:`filter_entries`."""
+        return count_requests(self.requests(since), **criteria)
+
+    def to_state(self):
+        return {"pid": self.pid, "address": self.address, "url": self.url,
+                "state_dir": self.state_dir, "storage_dir": self.storage_dir,
+                "htpasswd": self.htpasswd, "mirror_url": self.mirror_url,
+                "ca_cert": self.ca_cert}
+
+    @classmethod
+    def from_state_dir(cls, state_dir):
+        """The registry recorded in ``state_dir``; NotRunning if none is."""
+        state_dir = os.path.abspath(state_dir)
+        try:
+            with open(os.path.join(state_dir, STATE_NAME)) as f:
+                state = json.load(f)
+            with open(os.path.join(state_dir, PID_NAME)) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            raise NotRunning("no registry recorded in %s (nothing to stop)" % state_dir)
+        return cls(pid, state["address"], state_dir, state["storage_dir"],
+                   tls=state["url"].startswith("https:"),
+                   htpasswd=state.get("htpasswd"),
+                   mirror_url=state.get("mirror_url"),
+                   ca_cert=state.get("ca_cert"))
+
+
+def _last_error(log_path):
+    """The most telling line of a failed start, from the JSON app log."""
+    try:
+        with open(log_path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        try:
+            rec = json.loads(line)
+            if rec.get("level") in ("fatal", "panic", "error"):
+                return rec.get("msg", line)
+        except ValueError:
+            if line.strip():
+                return line.strip()
+    return lines[-1].strip() if lines else ""
+
+
+def _probe(url, ca_cert, timeout=1.0):
+    """True once the registry answers /v2/ at all (200, or 401 with auth)."""
+    ctx = None
+    if url.startswith("https:"):
+        if ca_cert:
+            ctx = ssl.create_default_context(cafile=ca_cert)
+        else:
+            # Only a liveness probe of the process we just started.
+            ctx = ssl._create_unverified_context()
+    req = urllib.request.Request(url + "/v2/", headers={"User-Agent": PROBE_AGENT})
+    try:
+        urllib.request.urlopen(req, timeout=timeout, context=ctx).close()
+        return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, ssl.SSLError):
+        return False
+
+
+def start(address=DEFAULT_ADDRESS, storage_dir=None, state_dir=None,
+          tls_cert=None, tls_key=None, ca_cert=None, htpasswd=None,
+          mirror_url=None, mirror_username=None, mirror_password=None,
+          delete_enabled=False, log_level="info", detach=False,
+          binary=DEFAULT_BINARY, timeout=15.0):
+    """Start a registry and wait (up to ``timeout`` s) until /v2/ answers.
+
+    address: 'HOST:PORT'; port 0 picks a free port (retried on a race).
+    state_dir: holds config.json, registry.pid, state.json, access.log and
+    registry.log; a new temp dir if None. storage_dir: the blob store,
+    ``<state_dir>/storage`` if None. detach: put the registry in its own
+    session so it outlives the caller (the CLI).
+    ca_cert: only recorded (and used to verify the readiness probe).
+    mirror_url: pull-through cache of that upstream (pushes get 405
+    UNSUPPORTED); the upstream must answer at start.  mirror_username and
+    mirror_password reach the upstream's *token* service only (Docker Hub,
+    Quay): distribution 2.8 cannot answer a basic-auth upstream.
+
+    Raises RegistryNotInstalled, AddressInUse, AlreadyRunning,
+    RegistryStartFailed (with the registry's own last error line).
+    """
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        found = shutil.which("docker-registry") if binary == DEFAULT_BINARY else None
+        if not found:
+            raise RegistryNotInstalled(
+                "%s not found: install it with 'apt-get install docker-registry'"
+                % binary)
+        binary = found
+    host, port = split_address(address)
+    if mirror_password is not None and not mirror_username:
+        raise LocalRegistryError("a mirror password needs a mirror username")
+    for path, what in ((tls_cert, "TLS certificate"), (tls_key, "TLS key"),
+                       (htpasswd, "htpasswd file")):
+        if path and not os.path.isfile(path):
+            raise LocalRegistryError("%s %s does not exist" % (what, path))
+
+    try:
+        state_dir = os.path.abspath(state_dir or tempfile.mkdtemp(prefix="registry-"))
+        os.makedirs(state_dir, exist_ok=True)
+    except OSError as e:
+        raise LocalRegistryError("cannot create state directory %s: %s"
+                                 % (state_dir, e.strerror or e))
+    try:
+        existing = LocalRegistry.from_state_dir(state_dir)
+    except NotRunning:
+        existing = None
+    if existing is not None and existing.is_running():
+        raise AlreadyRunning(
+            "a registry is already running from %s (pid %d, %s): stop it first"
+            % (state_dir, existing.pid, existing.url))
+    storage_dir = os.path.abspath(storage_dir or os.path.join(state_dir, "storage"))
+    try:
+        os.makedirs(storage_dir, exist_ok=True)
+    except OSError as e:
+        raise LocalRegistryError("cannot create storage directory %s: %s"
+                                 % (storage_dir, e.strerror or e))
+
+    attempts = 5 if port == 0 else 1
+    for attempt in range(attempts):
+        chosen = port or free_port(host)
+        if port and port_in_use(host, chosen):
+            raise AddressInUse(
+                "%s is already in use: stop what listens there or pick "
+                "another --address" % join_address(host, chosen))
+        try:
+            return _spawn(binary, host, chosen, state_dir, storage_dir,
+                          tls_cert, tls_key, ca_cert, htpasswd, mirror_url,
+                          mirror_username, mirror_password, delete_enabled,
+                          log_level, detach, timeout)
+        except AddressInUse:
+            if attempt + 1 >= attempts:
+                raise
+
+
+def _spawn(binary, host, port, state_dir, storage_dir, tls_cert, tls_key,
+           ca_cert, htpasswd, mirror_url, mirror_username, mirror_password,
+           delete_enabled, log_level, detach, timeout):
+    address = join_address(host, port)
+    config = build_config(address, storage_dir, tls_cert, tls_key, htpasswd,
+                          mirror_url=mirror_url, mirror_username=mirror_username,
+                          delete_enabled=delete_enabled, log_level=log_level)
+    config_path = os.path.join(state_dir, CONFIG_NAME)
+    _write_atomic(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n",
+                  mode=0o600)
+    env = registry_env(secrets.token_hex(32), mirror_password)
+    access_log = os.path.join(state_dir, ACCESS_LOG_NAME)
+    app_log = os.path.join(state_dir, LOG_NAME)
+    with open(access_log, "ab") as out, open(app_log, "ab") as err:
+        proc = subprocess.Popen(
+            [binary, "serve", config_path], stdin=subprocess.DEVNULL,
+            stdout=out, stderr=err, env=env, cwd=state_dir, close_fds=True,
+            start_new_session=detach)
+    reg = LocalRegistry(proc.pid, address, state_dir, storage_dir,
+                        tls=bool(tls_cert), htpasswd=htpasswd and os.path.abspath(htpasswd),
+                        mirror_url=mirror_url, ca_cert=ca_cert and os.path.abspath(ca_cert),
+                        proc=proc)
+    deadline = time.monotonic() + timeout
+    while not _probe(reg.url, ca_cert):
+        if proc.poll() is not None:
+            reason = _last_error(app_log)
+            if "address already in use" in reason:
+                raise AddressInUse("%s is already in use: stop what listens "
+                                   "there or pick another --address" % address)
+            raise RegistryStartFailed(
+                "docker-registry exited with code %d at start: %s (log: %s)"
+                % (proc.returncode, reason or "no message", app_log))
+        if time.monotonic() >= deadline:
+            reg.stop()
+            raise RegistryStartFailed(
+                "docker-registry did not answer %s/v2/ within %.0f s (log: %s)"
+                % (reg.url, timeout, app_log))
+        time.sleep(0.02)
+    _write_atomic(reg.pidfile, "%d\n" % proc.pid)
+    _write_atomic(os.path.join(state_dir, STATE_NAME),
+                  json.dumps(reg.to_state(), indent=2, sort_keys=True) + "\n")
+    if detach:
+        # The CLI exits right away; the child is reparented to init, which
+        # reaps it.  Forget it so Popen.__del__ does not warn.
+        reg._proc = None
+        proc.returncode = 0
+    return reg
+
+
+def stop(state_dir, timeout=5.0):
+    """Stop the registry recorded in ``state_dir`` by its PID.
+
+    Returns the LocalRegistry that was stopped; NotRunning if none was.
+    """
+    reg = LocalRegistry.from_state_dir(state_dir)
+    if not reg.stop(timeout):
+        raise NotRunning("the registry recorded in %s (pid %d) is not running"
+                         % (reg.state_dir, reg.pid))
+    return reg
