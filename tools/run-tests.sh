@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 python3 -m pip install -q --disable-pip-version-check 'tox>=4'
-exec python3 -m tox -e "${TOX_ENVS:-py3}" -- "$@"
+exec python3 -m tox -e "${TOX_ENVS:-py3,heat}" -- "$@"

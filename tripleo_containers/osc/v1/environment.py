@@ -1,0 +1,65 @@
+"""openstack overcloud container environment validate."""
+import logging
+
+from osc_lib import exceptions as osc_exc
+from osc_lib.command import command
+
+from tripleo_containers.osc.v1 import common
+
+LOG = logging.getLogger(__name__)
+
+
+class ValidateEnvironment(command.Lister):
+    """Check Heat environments, service templates and image parameters before a deploy.
+
+    Merges the environments like `openstack overcloud deploy`, follows every
+    service of every deployed role through the resource_registry and reports
+    what the deploy would trip on: missing or invalid files, image parameters
+    no environment sets (or nobody declares), HA/ceph images without a tag and
+    plain-HTTP registries missing from DockerInsecureRegistryAddress. Exits
+    non-zero when there is an error.
+    """
+
+    auth_required = False
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("-e", "--environment-file", metavar="<file>",
+                            action="append", default=[], dest="environment_files",
+                            help="Heat environment, in the order deploy gets it (repeat).")
+        parser.add_argument("--environment-directory", metavar="<dir>",
+                            action="append", default=[], dest="environment_directories",
+                            help="Directory whose *.yaml environments are used, sorted, "
+                                 "before the -e files (repeat).")
+        parser.add_argument("-r", "--roles-file", metavar="<file>",
+                            help="Roles file (default: the installed roles_data.yaml).")
+        parser.add_argument("--check-images", action="store_true",
+                            help="Also check that every image exists in its registry "
+                                 "(one manifest HEAD per image) and probe registries "
+                                 "that are not in DockerInsecureRegistryAddress.")
+        return parser
+
+    def take_action(self, parsed_args):
+        if not (parsed_args.environment_files or parsed_args.environment_directories):
+            raise osc_exc.CommandError(
+                "give the environments to check with -e FILE (repeat), e.g. "
+                "-e environments/docker.yaml -e docker_registry.yaml")
+        from tripleo_containers import validate
+        found = common.run(
+            validate.validate, parsed_args.environment_files,
+            env_dirs=parsed_args.environment_directories,
+            roles_file=parsed_args.roles_file, check_images=parsed_args.check_images)
+        self.errors = sum(1 for f in found if f.severity == validate.ERROR)
+        self.warnings = len(found) - self.errors
+        return (("Severity", "Check", "Subject", "Message"),
+                [tuple(f) for f in found])
+
+    def run(self, parsed_args):
+        self.errors = self.warnings = 0
+        status = super().run(parsed_args)
+        if self.errors:
+            raise osc_exc.CommandError(
+                "%d error(s) and %d warning(s): the deploy would fail; fix the errors "
+                "above (unset image parameters: rerun prepare with the same -e files "
+                "and roles)" % (self.errors, self.warnings))
+        return status

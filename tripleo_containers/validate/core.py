@@ -1,0 +1,179 @@
+"""The validator: environments -> enabled service templates -> image parameters."""
+import os
+
+from tripleo_containers import data
+from tripleo_containers import exceptions
+from tripleo_containers.prepare import environments
+from tripleo_containers.prepare import services
+from tripleo_containers.validate import findings
+from tripleo_containers.validate import images
+from tripleo_containers.validate import templates
+
+
+def _parse_environments(files):
+    """Parse each file, report the ones deploy would refuse, merge the rest."""
+    from heatclient.common import template_utils
+    merged, out = {}, []
+    for path in files:
+        try:
+            env = environments.parse_file(path)
+        except exceptions.InputError as e:
+            check = ("environment-section" if "wrong section" in str(e)
+                     else "environment-format")
+            out.append(findings.error(check, path, _strip_prefix(str(e), path)
+                                      + _yaml_line(path)))
+            continue
+        for target in templates.registry_files(env.get("resource_registry")):
+            if not os.path.exists(target):
+                # heatclient fetches every file of every environment, even
+                # one a later environment overrides, so this fails the deploy.
+                out.append(findings.error(
+                    "registry-path", path,
+                    "resource_registry names %s, which does not exist" % target))
+        template_utils.deep_update(merged, env)
+    return merged, out
+
+
+def _yaml_line(path):
+    """' at line N' for a YAML syntax error (heatclient's message drops it)."""
+    import yaml
+    try:
+        with open(path, "rb") as f:
+            yaml.safe_load(f)
+    except yaml.MarkedYAMLError as e:
+        if e.problem_mark is not None:
+            return " at line %d" % (e.problem_mark.line + 1)
+    except (OSError, yaml.YAMLError):
+        pass
+    return ""
+
+
+def _strip_prefix(message, path):
+    prefix = "environment file %s: " % path
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _enabled(merged, roles, index):
+    """{template path: [(service, role)]} for services of deployed roles."""
+    counts = services.role_counts(merged, roles)
+    enabled = {}
+    for role in roles:
+        if counts[role["name"]] <= 0:
+            continue
+        for service in services.role_services(merged, role):
+            path = index.resolve(service)
+            if path is not None:
+                enabled.setdefault(path, []).append((service, role["name"]))
+    return enabled
+
+
+def _who(users):
+    service, role = users[0]
+    more = " and %d more" % (len(users) - 1) if len(users) > 1 else ""
+    return "%s on %s%s" % (service, role, more)
+
+
+def _rel(path):
+    """Path shown to the user: relative to the current directory when shorter."""
+    rel = os.path.relpath(path)
+    return rel if len(rel) < len(path) else path
+
+
+def _service_findings(index, enabled):
+    """Unusable enabled templates and the parameters each one needs."""
+    out, needed = [], {}
+    for path, users in sorted(enabled.items()):
+        doc = index.load(path)
+        if doc is None:
+            continue  # reported with the template problems
+        outputs = doc.get("outputs") or {}
+        if "role_data" not in outputs:
+            out.append(findings.error(
+                "service-template", _rel(path),
+                "has no outputs.role_data, so it is not a service template "
+                "(mapped for %s)" % _who(users)))
+            continue
+        for name, origin in index.required(path).items():
+            needed.setdefault(name, (origin, users))
+    return out, needed
+
+
+def _declared_anywhere(index, registry, collection_root):
+    names = set()
+    for path in set(templates.registry_files(registry)):
+        names |= index.declared(path)
+    if collection_root:
+        for path in templates.collection(collection_root):
+            names |= index.declared(path)
+    return names
+
+
+def _undeclared(params, declared):
+    out = []
+    for name in sorted(params):
+        if not templates.is_image_param(name) or name in declared:
+            continue
+        other = ("Container" + name[len("Docker"):] if name.startswith("Docker")
+                 else "Docker" + name[len("Container"):])
+        hint = (" (the templates use %s: parameters of another release?)" % other
+                if other in declared else " (a typo, or a service not mapped?)")
+        out.append(findings.warning(
+            "parameter-undeclared", name,
+            "is set but no template declares it, so Heat ignores it%s" % hint))
+    return out
+
+
+def validate(env_files, env_dirs=(), roles_file=None, check_images=False,
+             collection_root=None, jobs=8):
+    """Findings for the environments ``env_files`` (in deploy's order).
+
+    ``collection_root`` is a heat-templates tree whose parameters count as
+    declared (default: the one installed with this package).
+    """
+    files = environments.ordered_files(env_files, env_dirs)
+    merged, out = _parse_environments(files)
+    registry = merged.get("resource_registry") or {}
+    index = templates.TemplateIndex(registry)
+    for path in set(templates.registry_files(registry)):
+        index.walk(path)
+    roles = services.load_roles(roles_file or services.default_roles_file())
+    enabled = _enabled(merged, roles, index)
+    for path in enabled:
+        index.walk(path)
+    reported = {f.message.rsplit(" names ", 1)[-1].split(",")[0]
+                for f in out if f.check == "registry-path"}
+    for problem in index.problems.values():
+        if problem.path in reported:
+            continue
+        parent = index.parents.get(problem.path)
+        out.append(findings.error(
+            problem.check, _rel(problem.path), problem.message +
+            (" (used by %s)" % _rel(parent) if parent else "")))
+
+    service_out, needed = _service_findings(index, enabled)
+    out.extend(service_out)
+    params = dict(merged.get("parameter_defaults") or {})
+    params.update(merged.get("parameters") or {})
+    for name, (origin, users) in sorted(needed.items()):
+        if name not in params:
+            out.append(findings.error(
+                "parameter-unset", name,
+                "Property %s not assigned (needed by %s, template %s)"
+                % (name, _who(users), _rel(origin))))
+
+    if collection_root is None:
+        collection_root = data.path("heat-templates")
+    out.extend(_undeclared(params, _declared_anywhere(index, registry, collection_root)))
+
+    used = [n for n in needed if templates.is_image_param(n)]
+    refs, ref_out = images.parse_values(params, used)
+    out.extend(ref_out)
+    out.extend(images.check_tags(params, {
+        n: _rel(needed[n][0]) for n in used if templates.retags_image(needed[n][0])}))
+    insecure = images.insecure_registries(params)
+    out.extend(images.check_insecure_entries(insecure))
+    if check_images:
+        out.extend(images.check_exist(refs, insecure, jobs=jobs))
+    else:
+        out.extend(images.check_registries(refs, insecure))
+    return sorted(set(out), key=findings.sort_key)
