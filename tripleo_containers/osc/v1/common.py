@@ -24,6 +24,20 @@ def key_values(items, option):
     return out
 
 
+def add_deployment_options(parser, env_help):
+    """-e/--environment-file, --environment-directory and -r/--roles-file,
+    with the semantics of `openstack overcloud deploy`."""
+    parser.add_argument("-e", "--environment-file", metavar="<file>",
+                        action="append", default=[], dest="environment_files",
+                        help=env_help)
+    parser.add_argument("--environment-directory", metavar="<dir>",
+                        action="append", default=[], dest="environment_directories",
+                        help="Directory whose *.yaml environments are used, sorted, "
+                             "before the -e files (repeat).")
+    parser.add_argument("-r", "--roles-file", metavar="<file>",
+                        help="Roles file (default: the installed roles_data.yaml).")
+
+
 def run(func, *args, **kwargs):
     """Call into the library; turn its errors into one-line CommandErrors."""
     from tripleo_containers import exceptions

@@ -24,15 +24,8 @@ class ValidateEnvironment(command.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument("-e", "--environment-file", metavar="<file>",
-                            action="append", default=[], dest="environment_files",
-                            help="Heat environment, in the order deploy gets it (repeat).")
-        parser.add_argument("--environment-directory", metavar="<dir>",
-                            action="append", default=[], dest="environment_directories",
-                            help="Directory whose *.yaml environments are used, sorted, "
-                                 "before the -e files (repeat).")
-        parser.add_argument("-r", "--roles-file", metavar="<file>",
-                            help="Roles file (default: the installed roles_data.yaml).")
+        common.add_deployment_options(
+            parser, "Heat environment, in the order deploy gets it (repeat).")
         parser.add_argument("--check-images", action="store_true",
                             help="Also check that every image exists in its registry "
                                  "(one manifest HEAD per image) and probe registries "
