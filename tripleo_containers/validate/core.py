@@ -74,9 +74,9 @@ def _who(users):
 
 
 def _rel(path):
-    """Path shown to the user: relative to the current directory when shorter."""
+    """Path shown to the user: relative when it lies below the current directory."""
     rel = os.path.relpath(path)
-    return rel if len(rel) < len(path) else path
+    return path if rel.startswith(os.pardir) else rel
 
 
 def _service_findings(index, enabled):
