@@ -74,9 +74,8 @@ def _who(users):
 
 
 def _rel(path):
-    """Path shown to the user: relative when it lies below the current directory."""
-    rel = os.path.relpath(path)
-    return path if rel.startswith(os.pardir) else rel
+    """Path shown to the user: absolute, so it means the same from any directory."""
+    return path
 
 
 def _service_findings(index, enabled):
