@@ -140,10 +140,13 @@ def parse(text, default_registry=DEFAULT_REGISTRY):
                 text, "tag %r may hold only letters, digits, '_', '.', '-' "
                 "(at most 128, not starting with '.' or '-')" % tag)
     first, sep, remainder = rest.partition("/")
-    if sep and _is_registry(first):
-        registry, path = _normalise_registry(first), remainder
-    else:
-        registry, path = _normalise_registry(default_registry), rest
+    try:
+        if sep and _is_registry(first):
+            registry, path = _normalise_registry(first), remainder
+        else:
+            registry, path = _normalise_registry(default_registry), rest
+    except InvalidReference as exc:
+        raise InvalidReference(text, "%r is %s" % (exc.text, exc.reason))
     if not path:
         raise InvalidReference(text, "no repository name")
     if not _PATH_RE.match(path):

@@ -1,0 +1,294 @@
+"""Transport and client against the in-process fake: sequences and faults."""
+import json
+import socket
+
+import pytest
+
+from fake_registry import DOCKER_MANIFEST, FakeRegistry, Storage, digest_of
+from tripleo_containers.registry import client as client_mod
+from tripleo_containers.registry import credentials, errors, reference, transport
+
+
+@pytest.fixture
+def fake():
+    reg = FakeRegistry()
+    yield reg
+    reg.close()
+
+
+def make_client(reg, keychain=None, sleeps=None, retries=3):
+    sleeps = [] if sleeps is None else sleeps
+    tr = transport.Transport(keychain=keychain, insecure=[reg.address], retries=retries,
+                             sleep=sleeps.append, timeout=(5, 10))
+    return client_mod.Client(tr)
+
+
+def ref(reg, text):
+    return reference.parse("%s/%s" % (reg.address, text))
+
+
+def keychain_for(reg, password=None):
+    return credentials.Keychain(
+        explicit={reg.address: (reg.username, password or reg.password)},
+        explicit_source="creds.yaml", files=[])
+
+
+def test_ping_once_and_full_accept_list(fake):
+    fake.add_image("ns/a", "t", [b"layer"])
+    c = make_client(fake)
+    c.head_manifest(ref(fake, "ns/a:t"))
+    c.get_manifest(ref(fake, "ns/a:t"))
+    assert fake.sequence() == ["GET /v2/", "HEAD /v2/ns/a/manifests/t",
+                               "GET /v2/ns/a/manifests/t"]
+    for r in fake.log[1:]:
+        accept = r.headers["Accept"]
+        for mtype in (client_mod.OCI_INDEX, client_mod.DOCKER_LIST,
+                      client_mod.OCI_MANIFEST, client_mod.DOCKER_MANIFEST):
+            assert mtype in accept
+
+
+def test_manifest_bytes_kept_exactly_and_pushed_with_media_type(fake):
+    data = fake.add_image("ns/a", "t", [b"layer"])
+    c = make_client(fake)
+    m = c.get_manifest(ref(fake, "ns/a:t"))
+    assert m.data == data and m.digest == digest_of(data)
+    assert m.media_type == DOCKER_MANIFEST
+    assert [b.digest for b in m.blobs][1] == digest_of(b"layer")
+    c.put_manifest(ref(fake, "ns/a:copy"), m)
+    put = fake.requests("PUT")[0]
+    assert put.body == data and put.headers["Content-Type"] == DOCKER_MANIFEST
+
+
+def test_manifest_digest_mismatch_is_refused(fake):
+    fake.add_image("ns/a", "t", [b"layer"])
+    lie = "sha256:" + "0" * 64
+
+    def wrong_digest(req):
+        if req.method == "GET" and "/manifests/" in req.path:
+            status, headers, body = fake.handle(req)
+            headers["Docker-Content-Digest"] = lie
+            return status, headers, body
+    fake.faults.append(wrong_digest)
+    with pytest.raises(errors.DigestMismatch) as exc:
+        make_client(fake).get_manifest(ref(fake, "ns/a:t"))
+    assert lie in str(exc.value)
+
+
+def test_schema1_is_a_clear_error(fake):
+    fake.add_manifest("ns/old", "t", json.dumps({"schemaVersion": 1, "name": "ns/old"}).encode(),
+                      "application/vnd.docker.distribution.manifest.v1+prettyjws")
+    with pytest.raises(errors.UnsupportedManifest) as exc:
+        make_client(fake).get_manifest(ref(fake, "ns/old:t"))
+    assert "schema1" in str(exc.value)
+
+
+def test_oversized_manifest_is_refused(fake):
+    fake.add_manifest("ns/big", "t", b"{" + b" " * (5 * 1024 * 1024) + b"}", DOCKER_MANIFEST)
+    with pytest.raises(errors.TooLarge):
+        make_client(fake).get_manifest(ref(fake, "ns/big:t"))
+
+
+def test_retry_after_is_honoured_then_success(fake):
+    fake.add_image("ns/a", "t", [b"layer"])
+    answers = [(503, {"Retry-After": "2"}, b""), (429, {"Retry-After": "1"}, b"")]
+
+    def busy(req):
+        if "/manifests/" in req.path and answers:
+            return answers.pop(0)
+    fake.faults.append(busy)
+    sleeps = []
+    desc = make_client(fake, sleeps=sleeps).head_manifest(ref(fake, "ns/a:t"))
+    assert desc.digest
+    assert sleeps == [2.0, 1.0]
+    assert len(fake.requests("HEAD")) == 3
+
+
+def test_5xx_retries_are_bounded_with_growing_backoff(fake):
+    fake.faults.append(lambda req: (500, {}, b"") if "/manifests/" in req.path else None)
+    sleeps = []
+    with pytest.raises(errors.Transient) as exc:
+        make_client(fake, sleeps=sleeps, retries=3).head_manifest(ref(fake, "ns/a:t"))
+    assert len(fake.requests("HEAD")) == 4
+    assert len(sleeps) == 3 and sleeps[0] < sleeps[2] <= 8.0
+    assert "HEAD http://%s/v2/ns/a/manifests/t" % fake.address in str(exc.value)
+
+
+def test_client_errors_are_not_retried_and_read_well(fake):
+    fake.add_image("ns/a", "t", [b"layer"])
+    m = make_client(fake).get_manifest(ref(fake, "ns/a:t"))
+    fake.repo_blobs.clear()
+    sleeps = []
+    with pytest.raises(errors.RegistryError) as exc:
+        make_client(fake, sleeps=sleeps).put_manifest(ref(fake, "ns/x:t"), m)
+    assert str(exc.value) == ("PUT http://%s/v2/ns/x/manifests/t: MANIFEST_BLOB_UNKNOWN: "
+                              "blob unknown to registry" % fake.address)
+    assert sleeps == [] and len(fake.requests("PUT")) == 1
+
+
+def test_push_refused_by_mirror(fake):
+    fake.faults.append(lambda req: (405, {"Content-Type": "application/json"}, json.dumps(
+        {"errors": [{"code": "UNSUPPORTED", "message": "The operation is unsupported."}]}
+    ).encode()) if req.method in ("POST", "PUT") else None)
+    with pytest.raises(errors.PushRefused) as exc:
+        make_client(fake).start_upload(ref(fake, "ns/a"))
+    assert "UNSUPPORTED" in str(exc.value) and "mirror" in str(exc.value)
+
+
+def test_basic_auth_and_unauthorized_message_names_source_not_secret():
+    reg = FakeRegistry(auth="basic", password="hunter2-secret")
+    try:
+        reg.add_image("ns/a", "t", [b"layer"])
+        assert make_client(reg, keychain_for(reg)).head_manifest(ref(reg, "ns/a:t"))
+        with pytest.raises(errors.Unauthorized) as exc:
+            make_client(reg, keychain_for(reg, "wrong-pass")).head_manifest(ref(reg, "ns/a:t"))
+        text = str(exc.value)
+        assert reg.address in text and "creds.yaml" in text
+        assert "wrong-pass" not in text and "hunter2" not in text
+        with pytest.raises(errors.Unauthorized) as exc:
+            make_client(reg).head_manifest(ref(reg, "ns/a:t"))
+        assert "none found" in str(exc.value)
+    finally:
+        reg.close()
+
+
+def test_bearer_token_scopes_cache_and_one_reauth_on_401():
+    reg = FakeRegistry(auth="bearer")
+    try:
+        reg.add_image("ns/a", "t", [b"layer"])
+        c = make_client(reg, keychain_for(reg))
+        a = ref(reg, "ns/a:t")
+        c.head_manifest(a)
+        c.get_manifest(a)
+        tokens = reg.requests("GET", "/token")
+        assert len(tokens) == 1 and tokens[0].query_all["scope"] == ["repository:ns/a:pull"]
+        assert tokens[0].query["service"] == "fake"
+        reg.tokens.clear()  # the registry forgets the token (expiry, restart)
+        c.head_manifest(a)
+        assert len(reg.requests("GET", "/token")) == 2
+        assert reg.log[-1].path == "/v2/ns/a/manifests/t"
+        # a mount needs pull,push on the destination and pull on the source
+        c.mount_blob(ref(reg, "ns/b"), digest_of(b"layer"), a)
+        assert sorted(reg.requests("GET", "/token")[-1].query_all["scope"]) == [
+            "repository:ns/a:pull", "repository:ns/b:pull,push"]
+        assert reg.sequence().count("GET /v2/") == 1
+    finally:
+        reg.close()
+
+
+def test_wrong_token_credentials_are_unauthorized_without_secret():
+    reg = FakeRegistry(auth="bearer")
+    try:
+        with pytest.raises(errors.Unauthorized) as exc:
+            make_client(reg, keychain_for(reg, "bad-secret")).head_manifest(ref(reg, "ns/a:t"))
+        assert "bad-secret" not in str(exc.value) and "creds.yaml" in str(exc.value)
+    finally:
+        reg.close()
+
+
+def test_redirected_blob_get_drops_authorization_and_redacts():
+    reg = FakeRegistry(auth="basic")
+    store = Storage(reg)
+    reg.blob_redirect = store.url
+    try:
+        d = reg.add_blob("ns/a", b"x" * 1000)
+        c = make_client(reg, keychain_for(reg))
+        resp = c.open_blob(ref(reg, "ns/a"), d)
+        assert resp.content == b"x" * 1000
+        assert len(store.seen) == 1 and "Authorization" not in store.seen[0]
+        assert reg.log[-1].headers.get("Authorization", "").startswith("Basic ")
+        assert "secret" not in errors.redact_url(resp.url)
+    finally:
+        store.close()
+        reg.close()
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_upload_post_then_one_put_with_digest_added_to_location(relative):
+    reg = FakeRegistry(relative_location=relative)
+    try:
+        data = b"blob-bytes" * 100
+        c = make_client(reg)
+        c.push_blob(ref(reg, "ns/a"), digest_of(data), len(data), data)
+        post, put = reg.requests("POST")[0], reg.requests("PUT")[0]
+        assert post.body == b""
+        assert put.query == {"_state": "abc", "digest": digest_of(data)}
+        assert put.headers["Content-Length"] == str(len(data))
+        assert digest_of(data) in reg.repo_blobs["ns/a"]
+    finally:
+        reg.close()
+
+
+def test_mount_201_and_202(fake):
+    d = fake.add_blob("ns/a", b"shared")
+    c = make_client(fake)
+    assert c.mount_blob(ref(fake, "ns/b"), d, ref(fake, "ns/a")) == (True, None)
+    fake.allow_mount = False
+    mounted, location = c.mount_blob(ref(fake, "ns/c"), d, ref(fake, "ns/a"))
+    assert not mounted and location.startswith(fake.url + "/v2/ns/c/blobs/uploads/")
+    c.copy_blob(ref(fake, "ns/a"), ref(fake, "ns/c"), d, 6, location=location)
+    assert len(fake.requests("POST")) == 2  # the 202 session was used, no new POST
+    assert d in fake.repo_blobs["ns/c"]
+
+
+def test_streamed_copy_aborts_on_digest_mismatch(fake):
+    good = b"A" * (3 * 1024 * 1024)
+    d = fake.add_blob("ns/a", good)
+    fake.blobs[d] = b"B" * len(good)  # corrupt at the source
+    with pytest.raises(errors.DigestMismatch):
+        make_client(fake).copy_blob(ref(fake, "ns/a"), ref(fake, "ns/b"), d, len(good))
+    assert d not in fake.repo_blobs.get("ns/b", set())
+    # the last chunk was held back: the registry never saw a complete body
+    assert all(len(r.body) < len(good) for r in fake.requests("PUT"))
+
+
+def test_tags_and_catalog_paginate(fake):
+    for i in range(5):
+        fake.add_image("ns/r%d" % i, "t%d" % i, [b"l"])
+        fake.add_manifest("ns/r0", "x%d" % i, b"{}", DOCKER_MANIFEST)
+    c = make_client(fake)
+    tags = c._paginate(ref(fake, "ns/r0"), "/v2/ns/r0/tags/list", "tags", page=2)
+    assert tags == ["t0", "x0", "x1", "x2", "x3", "x4"]
+    assert c.catalog(fake.address) == ["ns/r%d" % i for i in range(5)]
+    assert len([r for r in fake.log if r.path == "/v2/ns/r0/tags/list"]) == 3
+
+
+def test_unreachable_and_tls_failure_messages():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    tr = transport.Transport(insecure=["127.0.0.1:%d" % port], retries=1, sleep=lambda s: None)
+    with pytest.raises(errors.Unreachable) as exc:
+        tr.request("GET", "127.0.0.1:%d" % port, "/v2/")
+    assert "cannot reach 127.0.0.1:%d" % port in str(exc.value)
+    reg = FakeRegistry()
+    try:  # https to a plain-HTTP server: the TLS handshake fails
+        tr = transport.Transport(retries=0, sleep=lambda s: None)
+        with pytest.raises(errors.TLSFailure) as exc:
+            tr.request("GET", reg.address, "/v2/")
+        text = str(exc.value)
+        assert "--ca-bundle %s=FILE" % reg.address in text
+        assert "--insecure-registry %s" % reg.address in text
+    finally:
+        reg.close()
+
+
+def test_scheme_is_https_unless_marked_insecure():
+    tr = transport.Transport(insecure=["a:5000"])
+    assert tr.base_url("a:5000") == "http://a:5000"
+    assert tr.base_url("b:5000") == "https://b:5000"
+
+
+def test_verify_passed_per_request(monkeypatch, fake):
+    seen = []
+    tr = transport.Transport(insecure=[fake.address], ca_bundles={fake.address: "/ca.pem"},
+                             default_verify="/default.pem")
+    orig = tr.session.request
+
+    def spy(*a, **kw):
+        seen.append(kw.get("verify"))
+        return orig(*a, **kw)
+    monkeypatch.setattr(tr.session, "request", spy)
+    tr.request("GET", fake.address, "/v2/")
+    assert seen and set(seen) == {"/ca.pem"}
+    assert tr.verify_for("https://other:1/v2/") == "/default.pem"

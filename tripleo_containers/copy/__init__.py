@@ -1,0 +1,1 @@
+"""The copy engine: plan many images, move each unique blob once."""

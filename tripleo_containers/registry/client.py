@@ -1,0 +1,347 @@
+"""Registry v2 operations: manifests, blobs, mounts, uploads, tags, catalog.
+
+Repositories are ``reference.Reference`` objects (registry + repository);
+the transport turns the registry into a scheme, host and credentials.
+Manifests are kept as the exact bytes received, because a re-serialised
+manifest has another digest.
+"""
+import hashlib
+import json
+import logging
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from tripleo_containers.registry import errors
+from tripleo_containers.registry import transport as transport_mod
+
+LOG = logging.getLogger(__name__)
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
+           "application/vnd.docker.distribution.manifest.v1+prettyjws")
+LIST_TYPES = (OCI_INDEX, DOCKER_LIST)
+IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+# distribution 2.8 answers 400, hides OCI images as 404 or quietly picks the
+# linux/amd64 child of a list unless the Accept header names them all.
+# Schema1 is listed last only so that we can recognise it and say so.
+ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST] +
+                   ["%s;q=0.1" % t for t in SCHEMA1])
+
+MAX_MANIFEST = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
+
+
+def sha256_digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _hasher(digest):
+    algo = digest.split(":", 1)[0]
+    if algo not in ("sha256", "sha512"):
+        raise errors.UnsupportedManifest("unsupported digest algorithm %r" % algo)
+    return hashlib.new(algo)
+
+
+class Descriptor(object):
+    __slots__ = ("digest", "media_type", "size")
+
+    def __init__(self, digest, media_type=None, size=None):
+        self.digest = digest
+        self.media_type = media_type
+        self.size = size
+
+    def __repr__(self):
+        return "Descriptor(%s, %s, %s)" % (self.digest, self.media_type, self.size)
+
+
+class Manifest(object):
+    """Exact manifest bytes with their media type and verified digest."""
+
+    def __init__(self, data, media_type, digest):
+        self.data = data
+        self.media_type = media_type
+        self.digest = digest
+        self.doc = json.loads(data.decode("utf-8"))
+
+    @property
+    def is_list(self):
+        return self.media_type in LIST_TYPES
+
+    @property
+    def children(self):
+        """Descriptors of the manifests a list points at."""
+        if not self.is_list:
+            return []
+        return [Descriptor(m["digest"], m.get("mediaType"), m.get("size"))
+                for m in self.doc.get("manifests") or []]
+
+    @property
+    def blobs(self):
+        """Descriptors of config and layers (not foreign, URL-only layers)."""
+        if self.is_list:
+            return []
+        out = []
+        config = self.doc.get("config")
+        if config:
+            out.append(Descriptor(config["digest"], config.get("mediaType"),
+                                  config.get("size")))
+        for layer in self.doc.get("layers") or []:
+            if layer.get("urls"):
+                continue
+            out.append(Descriptor(layer["digest"], layer.get("mediaType"),
+                                  layer.get("size")))
+        return out
+
+
+def _media_type(header, data, where):
+    ctype = (header or "").split(";", 1)[0].strip()
+    if ctype in LIST_TYPES + IMAGE_TYPES:
+        return ctype
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError:
+        raise errors.UnsupportedManifest("manifest is not JSON", **where)
+    if not isinstance(doc, dict):
+        raise errors.UnsupportedManifest("manifest is not a JSON object", **where)
+    if ctype in SCHEMA1 or doc.get("schemaVersion") == 1:
+        raise errors.UnsupportedManifest(
+            "image uses Docker schema1 manifests, which cannot be copied "
+            "without changing their digest; rebuild or re-push it with a "
+            "current tool (schema2 or OCI)", **where)
+    mtype = doc.get("mediaType")
+    if mtype in LIST_TYPES + IMAGE_TYPES:
+        return mtype
+    if "manifests" in doc:
+        return OCI_INDEX
+    if "layers" in doc and "config" in doc:
+        return OCI_MANIFEST
+    raise errors.UnsupportedManifest(
+        "unknown manifest type %r" % (ctype or mtype), **where)
+
+
+def with_query(url, **params):
+    """``url`` with ``params`` added to whatever query it already has."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path,
+                       urlencode(query), parts.fragment))
+
+
+class VerifiedStream(object):
+    """Iterate a blob GET in chunks, hashing; the last chunk is held back
+    until size and digest check out, so a corrupt blob never completes its
+    PUT (the registry would see a short body and discard the upload)."""
+
+    def __init__(self, resp, digest, size, on_bytes=None, chunk=CHUNK):
+        self.resp = resp
+        self.digest = digest
+        self.size = size
+        self.on_bytes = on_bytes
+        self.chunk = chunk
+        self.sent = 0
+
+    def __len__(self):
+        return self.size
+
+    def __iter__(self):
+        hasher = _hasher(self.digest)
+        seen = 0
+        pending = None
+        try:
+            for chunk in self.resp.iter_content(self.chunk):
+                if not chunk:
+                    continue
+                seen += len(chunk)
+                if seen > self.size:
+                    raise errors.DigestMismatch(
+                        "blob %s is larger than its %d bytes" % (self.digest, self.size),
+                        method="GET", url=self.resp.url)
+                hasher.update(chunk)
+                if pending is not None:
+                    yield self._count(pending)
+                pending = chunk
+            actual = "%s:%s" % (self.digest.split(":", 1)[0], hasher.hexdigest())
+            if seen != self.size or actual != self.digest:
+                raise errors.DigestMismatch(
+                    "blob %s: got %d bytes hashing to %s, expected %d bytes"
+                    % (self.digest, seen, actual, self.size),
+                    method="GET", url=self.resp.url)
+            if pending is not None:
+                yield self._count(pending)
+        finally:
+            self.resp.close()
+
+    def _count(self, chunk):
+        self.sent += len(chunk)
+        if self.on_bytes:
+            self.on_bytes(len(chunk))
+        return chunk
+
+
+class Client(object):
+    """Registry operations over one shared Transport."""
+
+    def __init__(self, transport):
+        self.transport = transport
+
+    # -- scopes --------------------------------------------------------------
+
+    @staticmethod
+    def scopes(repo, push=False, mount_from=()):
+        out = ["repository:%s:%s" % (repo.repository, "pull,push" if push else "pull")]
+        out.extend("repository:%s:pull" % r.repository for r in mount_from
+                   if r.repository != repo.repository)
+        return out
+
+    def _req(self, method, repo, path, push=False, mount_from=(), **kw):
+        return self.transport.request(
+            method, repo.api_host, path, scopes=self.scopes(repo, push, mount_from), **kw)
+
+    # -- manifests -----------------------------------------------------------
+
+    def head_manifest(self, ref, push=False):
+        """Descriptor of ``ref``'s manifest, or None if it does not exist."""
+        resp = self._req("HEAD", ref, "/v2/%s/manifests/%s" % (
+            ref.repository, ref.identifier), push=push,
+            headers={"Accept": ACCEPT}, expected=(200, 404))
+        resp.close()
+        if resp.status_code == 404:
+            return None
+        size = resp.headers.get("Content-Length")
+        return Descriptor(resp.headers.get("Docker-Content-Digest"),
+                          (resp.headers.get("Content-Type") or "").split(";")[0].strip(),
+                          int(size) if size and size.isdigit() else None)
+
+    def get_manifest(self, ref, push=False):
+        path = "/v2/%s/manifests/%s" % (ref.repository, ref.identifier)
+        resp = self._req("GET", ref, path, push=push, headers={"Accept": ACCEPT},
+                         stream=True, what="image %s" % ref)
+        data = transport_mod.read_bounded(resp, MAX_MANIFEST, "manifest")
+        where = dict(method="GET", url=resp.url)
+        media_type = _media_type(resp.headers.get("Content-Type"), data, where)
+        actual = sha256_digest(data)
+        announced = resp.headers.get("Docker-Content-Digest")
+        expected = ref.digest or announced
+        if expected and expected.startswith("sha256:") and expected != actual:
+            raise errors.DigestMismatch(
+                "manifest bytes hash to %s, expected %s" % (actual, expected), **where)
+        return Manifest(data, media_type, actual)
+
+    def put_manifest(self, ref, manifest):
+        """Push exact bytes under ``ref.identifier`` (tag or digest)."""
+        path = "/v2/%s/manifests/%s" % (ref.repository, ref.identifier)
+        resp = self._req("PUT", ref, path, push=True, data=manifest.data,
+                         headers={"Content-Type": manifest.media_type},
+                         expected=(200, 201, 202))
+        resp.close()
+        digest = resp.headers.get("Docker-Content-Digest")
+        if digest and digest != manifest.digest:
+            raise errors.DigestMismatch(
+                "registry stored the manifest as %s, sent %s" % (digest, manifest.digest),
+                method="PUT", url=resp.url)
+        return manifest.digest
+
+    # -- blobs ---------------------------------------------------------------
+
+    def blob_exists(self, repo, digest, push=False):
+        resp = self._req("HEAD", repo, "/v2/%s/blobs/%s" % (repo.repository, digest),
+                         push=push, expected=(200, 404), follow_redirects=True)
+        resp.close()
+        return resp.status_code == 200
+
+    def mount_blob(self, repo, digest, from_repo):
+        """(True, None) if mounted, else (False, upload URL) of a new session."""
+        path = "/v2/%s/blobs/uploads/?%s" % (repo.repository, urlencode(
+            [("mount", digest), ("from", from_repo.repository)]))
+        resp = self._req("POST", repo, path, push=True, mount_from=[from_repo],
+                         expected=(201, 202))
+        resp.close()
+        if resp.status_code == 201:
+            return True, None
+        return False, urljoin(resp.url, resp.headers["Location"])
+
+    def start_upload(self, repo):
+        # No body: distribution 2.8 ignores a monolithic POST body.
+        resp = self._req("POST", repo, "/v2/%s/blobs/uploads/" % repo.repository,
+                         push=True, expected=(202,))
+        resp.close()
+        if "Location" not in resp.headers:
+            raise errors.RegistryError("upload session without a Location",
+                                       method="POST", url=resp.url)
+        return urljoin(resp.url, resp.headers["Location"])
+
+    def open_blob(self, repo, digest):
+        """Streaming GET of a blob (redirects followed without credentials)."""
+        return self._req("GET", repo, "/v2/%s/blobs/%s" % (repo.repository, digest),
+                         stream=True, follow_redirects=True,
+                         what="blob %s in %s" % (digest, repo.name))
+
+    def push_blob(self, repo, digest, size, body, location=None):
+        """One PUT of ``body`` (bytes or a sized iterable) to an upload session."""
+        if location is None:
+            location = self.start_upload(repo)
+        url = with_query(location, digest=digest)
+        resp = self._req("PUT", repo, url, push=True, data=body, retry=False,
+                         headers={"Content-Type": "application/octet-stream",
+                                  "Content-Length": str(size)},
+                         expected=(201, 204))
+        resp.close()
+
+    def copy_blob(self, src_repo, dst_repo, digest, size, location=None,
+                  on_bytes=None):
+        """Stream one blob from source to destination; returns bytes sent."""
+        if location is None:
+            location = self.start_upload(dst_repo)
+        resp = self.open_blob(src_repo, digest)
+        length = resp.headers.get("Content-Length")
+        if size is None and length and length.isdigit():
+            size = int(length)
+        if size is None:
+            resp.close()
+            raise errors.RegistryError("blob %s has no known size" % digest,
+                                       method="GET", url=resp.url)
+        if length and length.isdigit() and int(length) != size:
+            resp.close()
+            raise errors.DigestMismatch(
+                "blob %s is %s bytes at the source, the manifest says %d" % (
+                    digest, length, size), method="GET", url=resp.url)
+        stream = VerifiedStream(resp, digest, size, on_bytes)
+        try:
+            self.push_blob(dst_repo, digest, size, stream, location)
+        finally:
+            resp.close()
+        return stream.sent
+
+    # -- listings ------------------------------------------------------------
+
+    def _paginate(self, repo_or_registry, path, key, page=1000, max_pages=10000):
+        from tripleo_containers.registry import reference
+        if isinstance(repo_or_registry, str):
+            target = reference.Reference(repo_or_registry, "")
+            scopes_repo = None
+        else:
+            target = scopes_repo = repo_or_registry
+        url = "%s?n=%d" % (path, page)
+        out = []
+        for _ in range(max_pages):
+            scopes = (self.scopes(scopes_repo) if scopes_repo is not None
+                      else ["registry:catalog:*"])
+            resp = self.transport.request(
+                "GET", target.api_host, url, scopes=scopes, stream=True,
+                what="repository %s" % target.name)
+            doc = json.loads(transport_mod.read_bounded(resp, MAX_MANIFEST, key)
+                             .decode("utf-8") or "{}")
+            out.extend(doc.get(key) or [])
+            link = resp.headers.get("Link", "")
+            if 'rel="next"' not in link:
+                return out
+            url = urljoin(resp.url, link.split(";", 1)[0].strip().strip("<>"))
+        return out
+
+    def list_tags(self, repo):
+        return self._paginate(repo, "/v2/%s/tags/list" % repo.repository, "tags")
+
+    def catalog(self, registry):
+        return self._paginate(registry, "/v2/_catalog", "repositories")

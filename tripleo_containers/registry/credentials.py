@@ -1,0 +1,168 @@
+"""A keychain that only reads files.
+
+Sources, first match wins:
+
+1. an explicit mapping ``{registry: {user: password}}`` (the shape of Heat's
+   ``ContainerImageRegistryCredentials``), from ``--registry-credentials``;
+2. containers ``auth.json``: ``$REGISTRY_AUTH_FILE``, else
+   ``$XDG_RUNTIME_DIR/containers/auth.json``;
+3. Docker's ``$DOCKER_CONFIG/config.json`` (``~/.docker/config.json``).
+
+Each credential remembers the *name* of its source so an authentication error
+can say where it came from; the secret itself never leaves this object
+(``repr`` hides it).
+"""
+import base64
+import json
+import os
+
+from tripleo_containers import exceptions
+from tripleo_containers.registry import reference
+
+_HUB_KEYS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
+class CredentialsFileError(exceptions.InputError):
+    """A credentials file that cannot be read or has the wrong shape."""
+
+
+class Credential(object):
+    __slots__ = ("username", "password", "source")
+
+    def __init__(self, username, password, source):
+        self.username = username
+        self.password = password
+        self.source = source
+
+    def __repr__(self):
+        return "Credential(username=%r, source=%r)" % (self.username, self.source)
+
+
+def normalise_key(key):
+    """The host[:port] of a config key such as ``https://index.docker.io/v1/``."""
+    key = (key or "").strip()
+    if "://" in key:
+        key = key.split("://", 1)[1]
+    key = key.split("/", 1)[0].lower()
+    return reference.DEFAULT_REGISTRY if key in _HUB_KEYS else key
+
+
+def _decode_auth(entry):
+    if not isinstance(entry, dict):
+        return None
+    if entry.get("username") and entry.get("password") is not None:
+        return entry["username"], entry["password"]
+    auth = entry.get("auth")
+    if not auth:
+        return None
+    try:
+        user, _, password = base64.b64decode(auth).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (user, password) if user else None
+
+
+def _read_auths(path):
+    """{host: (user, password)} from a docker/containers auth file, or {}."""
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise CredentialsFileError(
+            "cannot read credentials file %s: %s" % (path, exc.__class__.__name__))
+    out = {}
+    auths = doc.get("auths") if isinstance(doc, dict) else None
+    for key, entry in (auths or {}).items():
+        pair = _decode_auth(entry)
+        if pair:
+            out.setdefault(normalise_key(key), pair)
+    return out
+
+
+def load_mapping_file(path):
+    """Read ``{registry: {user: password}}`` from a YAML or JSON file."""
+    import yaml
+    try:
+        with open(path, "rb") as f:
+            doc = yaml.safe_load(f)
+    except OSError as exc:
+        raise CredentialsFileError("cannot read credentials file %s: %s" % (
+            path, exc.strerror or exc))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = " (line %d)" % (mark.line + 1) if mark else ""
+        raise CredentialsFileError(
+            "credentials file %s is not valid YAML/JSON%s" % (path, where))
+    # Accept the Heat parameter wrapped in an environment file too.
+    if isinstance(doc, dict) and "parameter_defaults" in doc:
+        doc = (doc.get("parameter_defaults") or {}).get(
+            "ContainerImageRegistryCredentials", {})
+    return validate_mapping(doc, path)
+
+
+def validate_mapping(doc, name):
+    if not isinstance(doc, dict):
+        raise CredentialsFileError(
+            "credentials %s must map registry -> {username: password}" % name)
+    out = {}
+    for registry, users in doc.items():
+        if (not isinstance(users, dict) or len(users) != 1
+                or not all(isinstance(v, (str, int)) for v in users.values())):
+            raise CredentialsFileError(
+                "credentials %s: entry for %r must be a single "
+                "{username: password} pair" % (name, registry))
+        (user, password), = users.items()
+        out[normalise_key(str(registry))] = (str(user), str(password))
+    return out
+
+
+def default_files(env=None):
+    """(source name, path) of the auth files consulted, in order."""
+    env = os.environ if env is None else env
+    files = []
+    if env.get("REGISTRY_AUTH_FILE"):
+        files.append(env["REGISTRY_AUTH_FILE"])
+    elif env.get("XDG_RUNTIME_DIR"):
+        files.append(os.path.join(env["XDG_RUNTIME_DIR"], "containers", "auth.json"))
+    docker_dir = env.get("DOCKER_CONFIG") or os.path.join(
+        env.get("HOME") or os.path.expanduser("~"), ".docker")
+    files.append(os.path.join(docker_dir, "config.json"))
+    return files
+
+
+class Keychain(object):
+    """Resolve a registry host to a Credential (or None)."""
+
+    def __init__(self, explicit=None, explicit_source="explicit credentials",
+                 files=None, env=None):
+        self._sources = []
+        if explicit:
+            self._sources.append((explicit_source, dict(
+                (normalise_key(k), v) for k, v in explicit.items())))
+        for path in (default_files(env) if files is None else files):
+            auths = _read_auths(path)
+            if auths:
+                self._sources.append((path, auths))
+        self.searched = [name for name, _ in self._sources]
+
+    @classmethod
+    def from_file(cls, path=None, env=None):
+        explicit = load_mapping_file(path) if path else None
+        return cls(explicit=explicit, explicit_source=path or "", env=env)
+
+    def resolve(self, registry):
+        key = normalise_key(registry)
+        for name, auths in self._sources:
+            if key in auths:
+                user, password = auths[key]
+                return Credential(user, password, name)
+        return None
+
+    def secrets(self):
+        """Every password known, for scrubbing error text."""
+        return [p for _, auths in self._sources for _, p in auths.values()]
+
+
+ANONYMOUS = Keychain(files=[])

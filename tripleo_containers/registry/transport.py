@@ -1,0 +1,347 @@
+"""HTTP transport for the Registry v2 API: scheme, auth, retries, redirects.
+
+The client above never sees a 401 or a retry. What this owns:
+
+* one ping of ``/v2/`` per registry decides the auth scheme; the URL scheme
+  is https unless the registry was explicitly marked insecure (plain HTTP),
+  and never silently downgraded;
+* Basic and Bearer (token per scope set, cached until shortly before it
+  expires, re-fetched once on a 401);
+* redirects followed here, not by requests, so an Authorization header never
+  reaches another host (distribution may redirect blob GETs to storage);
+* retries of 408/429/5xx and connection errors with bounded exponential
+  backoff honouring Retry-After; streamed uploads are not retried here (their
+  body is gone) but as a whole by the caller;
+* ``verify=`` on every request, because requests ignores Session.verify
+  when REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE are set.
+"""
+import base64
+import json
+import logging
+import random
+import re
+import threading
+import time
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from tripleo_containers.registry import credentials
+from tripleo_containers.registry import errors
+
+LOG = logging.getLogger(__name__)
+
+MAX_SMALL_BODY = 4 * 1024 * 1024
+_TRANSIENT = (408, 429, 500, 502, 503, 504)
+_REDIRECTS = (301, 302, 303, 307, 308)
+_MAX_REDIRECTS = 5
+_MAX_RETRY_AFTER = 60.0
+_TOKEN_MARGIN = 10.0
+
+
+def parse_challenge(header):
+    """('bearer'|'basic', {param: value}) from a WWW-Authenticate header."""
+    if not header:
+        return None, {}
+    scheme, _, rest = header.strip().partition(" ")
+    params = dict((k.lower(), v) for k, v in
+                  re.findall(r'([A-Za-z_]+)="?((?<=")[^"]*|[^",]*)"?', rest))
+    return scheme.lower(), params
+
+
+def read_bounded(resp, limit=MAX_SMALL_BODY, what="response"):
+    """The body of a streamed response, refusing more than ``limit`` bytes."""
+    length = resp.headers.get("Content-Length")
+    if length and length.isdigit() and int(length) > limit:
+        resp.close()
+        raise errors.TooLarge("%s of %s bytes exceeds the %d byte limit" % (
+            what, length, limit), method=resp.request.method, url=resp.url)
+    chunks, total = [], 0
+    for chunk in resp.iter_content(65536):
+        total += len(chunk)
+        if total > limit:
+            resp.close()
+            raise errors.TooLarge("%s exceeds the %d byte limit" % (what, limit),
+                                  method=resp.request.method, url=resp.url)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _RegistryState(object):
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.pinged = False
+        self.scheme = None
+        self.challenge = (None, {})
+        self.tokens = {}
+
+
+class Transport(object):
+    """Thread-safe; share one per run."""
+
+    def __init__(self, keychain=None, insecure=(), ca_bundles=None,
+                 default_verify=True, retries=4, backoff=0.5, max_backoff=8.0,
+                 timeout=(15, 300), pool_size=64, sleep=time.sleep,
+                 user_agent="tripleo-containers"):
+        self.keychain = keychain or credentials.ANONYMOUS
+        self.insecure = set(insecure or ())
+        self.ca_bundles = dict(ca_bundles or {})
+        self.default_verify = default_verify
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.timeout = timeout
+        self.sleep = sleep
+        self._states = {}
+        self._states_lock = threading.Lock()
+        self._secret_tokens = set()
+        self.session = requests.Session()
+        # A no-op auth keeps requests from adding ~/.netrc credentials,
+        # which it would also send to redirect targets.
+        self.session.auth = lambda r: r
+        self.session.headers["User-Agent"] = user_agent
+        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size,
+                              max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    # -- helpers -----------------------------------------------------------
+
+    def close(self):
+        self.session.close()
+
+    def _state(self, registry):
+        with self._states_lock:
+            return self._states.setdefault(registry, _RegistryState())
+
+    def verify_for(self, url):
+        host = urlsplit(url).netloc
+        return self.ca_bundles.get(host, self.default_verify)
+
+    def scheme_for(self, registry):
+        return "http" if registry in self.insecure else "https"
+
+    def base_url(self, registry):
+        return "%s://%s" % (self.scheme_for(registry), registry)
+
+    def secrets(self):
+        return list(self._secret_tokens) + self.keychain.secrets()
+
+    def _credential(self, registry):
+        return self.keychain.resolve(registry)
+
+    def _source_name(self, registry):
+        cred = self._credential(registry)
+        if cred:
+            return cred.source
+        searched = self.keychain.searched
+        return "none found (searched: %s)" % (", ".join(searched) or "nothing")
+
+    def _delay(self, attempt, resp=None):
+        if resp is not None:
+            after = resp.headers.get("Retry-After", "")
+            if after.strip().isdigit():
+                return min(float(after), _MAX_RETRY_AFTER)
+        base = min(self.backoff * (2 ** attempt), self.max_backoff)
+        return base * (0.5 + random.random() / 2)
+
+    # -- the raw send with retries and redirects ----------------------------
+
+    def _send(self, method, url, headers, data, stream, retry, registry):
+        """One logical request: retries, TLS/connection errors typed."""
+        attempt = 0
+        while True:
+            try:
+                resp = self.session.request(
+                    method, url, headers=headers, data=data, stream=stream,
+                    allow_redirects=False, timeout=self.timeout,
+                    verify=self.verify_for(url))
+            except requests.exceptions.SSLError as exc:
+                raise errors.TLSFailure(
+                    "TLS verification failed for %s (%s); give its CA with "
+                    "--ca-bundle %s=FILE, or if it serves plain HTTP mark it "
+                    "with --insecure-registry %s" % (
+                        urlsplit(url).netloc, _short(exc), registry, registry),
+                    method=method, url=url)
+            except (requests.exceptions.ConnectionError,
+                    requests.exceptions.Timeout) as exc:
+                if retry and attempt < self.retries:
+                    LOG.debug("%s %s: %s, retrying", method,
+                              errors.redact_url(url), _short(exc))
+                    self.sleep(self._delay(attempt))
+                    attempt += 1
+                    continue
+                hint = ""
+                if registry in self.insecure and "RemoteDisconnected" in repr(exc):
+                    hint = " (marked insecure: is it serving HTTPS instead?)"
+                raise errors.Unreachable(
+                    "cannot reach %s: %s%s" % (registry, _short(exc), hint),
+                    method=method, url=url)
+            LOG.debug("%s %s -> %d", method, errors.redact_url(url), resp.status_code)
+            if retry and resp.status_code in _TRANSIENT and attempt < self.retries:
+                delay = self._delay(attempt, resp)
+                resp.close()
+                self.sleep(delay)
+                attempt += 1
+                continue
+            return resp
+
+    # -- ping and auth ------------------------------------------------------
+
+    def ping(self, registry):
+        state = self._state(registry)
+        with state.lock:
+            if state.pinged:
+                return state
+            url = self.base_url(registry) + "/v2/"
+            resp = self._send("GET", url, {}, None, True, True, registry)
+            resp.close()
+            if resp.status_code == 401:
+                state.challenge = parse_challenge(resp.headers.get("WWW-Authenticate"))
+            elif resp.status_code != 200:
+                raise errors.error_for(resp, method="GET", url=url, registry=registry,
+                                       credential_source=self._source_name(registry))
+            state.scheme = self.scheme_for(registry)
+            state.pinged = True
+            return state
+
+    def _token(self, registry, state, scopes, force=False):
+        key = tuple(sorted(set(scopes)))
+        now = time.monotonic()
+        with state.lock:
+            cached = state.tokens.get(key)
+            if cached and not force and cached[1] > now:
+                return cached[0]
+            _, params = state.challenge
+            realm = params.get("realm")
+            if not realm:
+                raise errors.Unauthorized(
+                    "bearer challenge without a realm", registry=registry)
+            query = []
+            if params.get("service"):
+                query.append(("service", params["service"]))
+            query.extend(("scope", s) for s in key)
+            url = realm + ("&" if "?" in realm else "?") + urlencode(query)
+            headers = {}
+            cred = self._credential(registry)
+            if cred:
+                headers["Authorization"] = _basic(cred)
+            resp = self._send("GET", url, headers, None, True, True, registry)
+            if resp.status_code != 200:
+                raise errors.error_for(
+                    resp, method="GET", url=url, registry=registry,
+                    credential_source=self._source_name(registry),
+                    secrets=self.secrets())
+            body = read_bounded(resp, 1024 * 1024, "token response")
+            try:
+                doc = json.loads(body.decode("utf-8"))
+                token = doc.get("token") or doc.get("access_token")
+                expires_in = float(doc.get("expires_in") or 60)
+            except (ValueError, AttributeError):
+                token = None
+            if not token:
+                raise errors.Unauthorized(
+                    "token endpoint returned no token", registry=registry,
+                    credential_source=self._source_name(registry),
+                    method="GET", url=url)
+            self._secret_tokens.add(token)
+            state.tokens[key] = (token, now + max(expires_in, 30.0) - _TOKEN_MARGIN)
+            return token
+
+    def _auth_header(self, registry, state, scopes, force=False):
+        scheme, _ = state.challenge
+        if scheme == "bearer":
+            return "Bearer " + self._token(registry, state, scopes, force)
+        if scheme == "basic":
+            cred = self._credential(registry)
+            return _basic(cred) if cred else None
+        return None
+
+    # -- the public entry point ---------------------------------------------
+
+    def request(self, method, registry, path, scopes=(), headers=None, data=None,
+                stream=False, expected=(200,), retry=True, follow_redirects=False,
+                what=None):
+        """Send an authenticated request to ``registry``.
+
+        ``path`` is '/v2/...' or an absolute URL on that registry (upload
+        Location). ``scopes`` are token scope strings such as
+        ``repository:ns/x:pull,push``. Returns the response if its status is
+        in ``expected``; otherwise raises the typed error.
+        """
+        state = self.ping(registry)
+        url = path if "://" in path else self.base_url(registry) + path
+        host = urlsplit(url).netloc
+        hdrs = dict(headers or {})
+        auth = self._auth_header(registry, state, scopes)
+        reauthed = False
+        hops = 0
+        while True:
+            send_headers = dict(hdrs)
+            if auth and urlsplit(url).netloc == host:
+                send_headers["Authorization"] = auth
+            resp = self._send(method, url, send_headers, data, stream, retry, registry)
+            if resp.status_code == 401 and not reauthed and urlsplit(url).netloc == host:
+                # The token expired or the registry wants auth only for this
+                # repository (ping said 200): take the new challenge, try once.
+                challenge = parse_challenge(resp.headers.get("WWW-Authenticate"))
+                if challenge[0]:
+                    state.challenge = challenge
+                reauthed = True
+                new_auth = self._auth_header(registry, state, scopes, force=True)
+                if new_auth and (retry or data is None):
+                    resp.close()
+                    auth = new_auth
+                    continue
+            if follow_redirects and resp.status_code in _REDIRECTS and "Location" in resp.headers:
+                hops += 1
+                if hops > _MAX_REDIRECTS:
+                    raise errors.RegistryError("too many redirects", method=method, url=url)
+                url = urljoin(url, resp.headers["Location"])
+                resp.close()
+                continue
+            if resp.status_code in expected:
+                return resp
+            if resp.status_code in _TRANSIENT:
+                read_bounded_quiet(resp)
+                err = errors.error_for(resp, method=method, url=url, secrets=self.secrets())
+                raise errors.Transient(err.detail + " (gave up after retries)",
+                                       method=method, url=url, status=err.status,
+                                       code=err.code)
+            if method != "HEAD":
+                read_bounded_quiet(resp)
+            raise errors.error_for(
+                resp, method=method, url=url, registry=registry,
+                credential_source=self._source_name(registry),
+                secrets=self.secrets(), what=what)
+
+
+def read_bounded_quiet(resp, limit=65536):
+    """Load at most ``limit`` bytes of an error body into resp._content."""
+    try:
+        data = b""
+        for chunk in resp.iter_content(8192):
+            data += chunk
+            if len(data) >= limit:
+                break
+        resp._content = data[:limit]
+        resp._content_consumed = True
+    except Exception:  # an error body that breaks is not worth a traceback
+        resp._content = b""
+        resp._content_consumed = True
+    finally:
+        resp.close()
+
+
+def _basic(cred):
+    raw = ("%s:%s" % (cred.username, cred.password)).encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _short(exc):
+    text = str(exc)
+    m = re.search(r"\[SSL[^\]]*\][^)'\"]*", text) or re.search(
+        r"(Connection refused|Name or service not known|timed out|"
+        r"Temporary failure in name resolution|RemoteDisconnected[^)]*)", text)
+    return errors.redact_text(m.group(0) if m else exc.__class__.__name__)
