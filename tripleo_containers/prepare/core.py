@@ -1,4 +1,5 @@
 """prepare's one entry point: options in, the images list and Heat params out."""
+import logging
 import re
 
 from tripleo_containers import exceptions
@@ -8,8 +9,11 @@ from tripleo_containers.prepare import services as services_mod
 from tripleo_containers.prepare import undercloud
 from tripleo_containers.registry import reference
 
+LOG = logging.getLogger(__name__)
+
 INSECURE_PARAM = "DockerInsecureRegistryAddress"
 SCHEMES = ("docker", "container")
+PIN_MODES = ("source", "destination")
 STRATEGY_KEYS = ("set", "includes", "excludes", "push_destination", "tag_from_label")
 
 
@@ -19,7 +23,9 @@ class Request(object):
     def __init__(self, template_file=None, values=None, includes=(), excludes=(),
                  push_destination=None, push_destination_tls=False,
                  insecure_registries=(), env_files=(), env_dirs=(),
-                 roles_file=None, scheme="docker"):
+                 roles_file=None, scheme="docker", tag_from_label=None,
+                 pin_digests=None, ca_bundles=(), credentials_file=None,
+                 client=None):
         self.template_file = template_file
         self.values = dict(values or {})
         self.includes = list(includes or ())
@@ -31,12 +37,21 @@ class Request(object):
         self.env_dirs = list(env_dirs or ())
         self.roles_file = roles_file
         self.scheme = scheme
+        # Registry reads (tag discovery, digest pinning) happen only when
+        # one of these is asked for; ``client`` lets a caller share one.
+        self.tag_from_label = tag_from_label
+        self.pin_digests = pin_digests
+        self.ca_bundles = list(ca_bundles or ())
+        self.credentials_file = credentials_file
+        self.client = client
 
 
 class Result(object):
     """images: [{imagename, push_destination?}]; params: {name: image}."""
 
-    def __init__(self, images, params, insecure, env_files, services, sources=()):
+    def __init__(self, images, params, insecure, env_files, services, sources=(),
+                 unpinned=()):
+        self.unpinned = sorted(unpinned)  # params left on a tag by --pin-digests
         self.sources = list(sources)  # (values, push destination) per strategy used
         self.images = images
         self.params = params
@@ -81,7 +96,9 @@ def rename_param(name, scheme):
 
 
 class Strategy(object):
-    def __init__(self, values, includes, excludes, push_destination, origin):
+    def __init__(self, values, includes, excludes, push_destination, origin,
+                 tag_from_label=None):
+        self.tag_from_label = tag_from_label
         self.values = values
         self.includes = includes
         self.excludes = excludes
@@ -112,10 +129,12 @@ def _strategies(raw, request, catalog):
             raise exceptions.InputError(
                 "%s: unknown key %s; known keys: %s"
                 % (where, ", ".join(unknown), ", ".join(STRATEGY_KEYS)))
-        if entry.get("tag_from_label"):
+        label = entry["tag_from_label"] if "tag_from_label" in entry \
+            else request.tag_from_label
+        if label is not None and (not isinstance(label, str) or not label.strip()):
             raise exceptions.InputError(
-                "%s: tag_from_label is not supported by this version; set an "
-                "explicit tag with set: {tag: ...}" % where)
+                "%s: tag_from_label must be a label name or a format such as "
+                "'{version}-{release}'" % where)
         values = dict(request.values)
         entry_set = entry.get("set") or {}
         if not isinstance(entry_set, dict):
@@ -132,7 +151,7 @@ def _strategies(raw, request, catalog):
             compile_patterns(entry.get("excludes") or [], "%s excludes" % where),
             _push_destination(push, "%s push_destination" % where)
             if push is not None else None,
-            where))
+            where, label))
     return out
 
 
@@ -162,7 +181,7 @@ def prepare(request):
     params_env = env.get("parameter_defaults") or {}
     strategies = _strategies(params_env.get("ContainerImagePrepare"), request, catalog)
 
-    images, params, sources = {}, {}, []
+    images, labels, param_image, sources = {}, {}, {}, []
     for strategy in strategies:
         values = dict(strategy.values)
         if values.get("neutron_driver") is None and wanted is not None:
@@ -181,20 +200,97 @@ def prepare(request):
                 continue
             images.pop(name, None)  # re-insert: later strategies win
             images[name] = push
-            target = str(reference.push_target(name, push)) if push else name
+            labels.pop(name, None)
+            if strategy.tag_from_label:
+                labels[name] = strategy.tag_from_label
             for param in entry["params"]:
-                params[rename_param(param, request.scheme)] = target
+                param_image[param] = name
 
     if not images:
         raise exceptions.InputError(
             "no images selected: check --include/--exclude, the "
             "ContainerImagePrepare entries and the roles' services")
+    if request.pin_digests not in (None,) + PIN_MODES:
+        raise exceptions.InputError("--pin-digests %r: choose one of %s" % (
+            request.pin_digests, ", ".join(PIN_MODES)))
+    final, pins, unpinned = _resolve(request, images, labels, param_image, insecure)
+    params = {}
+    for param, name in param_image.items():
+        push = images[name]
+        target = str(reference.push_target(final[name], push)) if push else final[name]
+        if name in pins and param not in unpinned:
+            target = str(reference.parse(target).with_digest(pins[name]))
+        params[rename_param(param, request.scheme)] = target
     used = {reference.parse(v).registry for v in params.values()}
     return Result(
-        images=[dict(imagename=n, **({"push_destination": p} if p else {}))
+        images=[dict(imagename=final[n], **({"push_destination": p} if p else {}))
                 for n, p in images.items()],
+        unpinned=[rename_param(p, request.scheme) for p in unpinned],
         params=params,
         insecure=sorted(used & insecure),
         env_files=files,
         services=wanted,
         sources=sources)
+
+
+def pacemaker_params():
+    """Image parameters that pacemaker bundle templates cut at their last ':'
+    to append ':pcmklatest'; a name@sha256:... value would break there."""
+    import glob
+    import os
+    from tripleo_containers import data
+    cut = re.compile(r'rightSplit\(separator => ":"[^\n]*\n\s*data:\s*\n\s*'
+                     r'get_param:\s*(\w+)')
+    out = set()
+    root = data.path("heat-templates")
+    for path in glob.glob(os.path.join(root, "**", "*.yaml"), recursive=True):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if "pcmklatest" in text:
+            out.update(cut.findall(text))
+    return out
+
+
+def _resolve(request, images, labels, param_image, insecure):
+    """Registry reads for tag_from_label and --pin-digests.
+
+    Returns ({catalog name: final name}, {catalog name: digest}, unpinned
+    params).  Tag discovery reads each image's manifest and config and HEADs
+    the discovered tag, whose digest is also the source pin.
+    """
+    final = dict((n, n) for n in images)
+    if not labels and not request.pin_digests:
+        return final, {}, set()
+    from tripleo_containers.registry import ops
+    client = request.client or ops.make_client(
+        sorted(insecure), request.ca_bundles, request.credentials_file)
+    try:
+        refs = dict((n, reference.parse(n)) for n in labels)
+        found = ops.discover_tags(client, dict((refs[n], f) for n, f in labels.items()))
+        source_digests = {}
+        for name in labels:
+            hit = found[refs[name]]
+            final[name] = str(hit.tagged)
+            source_digests[name] = hit.digest
+        if not request.pin_digests:
+            return final, {}, set()
+        if request.pin_digests == "source":
+            todo = dict((n, reference.parse(final[n])) for n in images
+                        if n not in source_digests)
+            what = "source digest lookups"
+        else:
+            source_digests = {}
+            todo = dict((n, reference.push_target(final[n], p) if p else
+                         reference.parse(final[n])) for n, p in images.items())
+            what = ("digest lookups at the push destination (upload the images "
+                    "before pinning there)")
+        digests = ops.resolve_digests(client, list(todo.values()), what=what)
+        pins = dict(source_digests, **dict((n, digests[r]) for n, r in todo.items()))
+    finally:
+        if request.client is None:
+            client.transport.close()
+    unpinned = pacemaker_params() & set(param_image)
+    if unpinned:
+        LOG.warning("not pinned (pacemaker bundles append :pcmklatest to a name:tag): %s",
+                    ", ".join(sorted(unpinned)))
+    return final, pins, unpinned

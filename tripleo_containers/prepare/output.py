@@ -1,5 +1,8 @@
 """Text of the two files prepare writes."""
 import datetime
+import logging
+
+LOG = logging.getLogger(__name__)
 
 
 def images_file(result):
@@ -15,6 +18,7 @@ def env_file(result, command_line, now=None):
     import yaml
     from tripleo_containers.prepare.core import INSECURE_PARAM
     now = now or datetime.datetime.now(datetime.timezone.utc)
+    warn_floating(result.params)
     params = dict(sorted(result.params.items()))
     if result.insecure:
         params[INSECURE_PARAM] = list(result.insecure)
@@ -23,6 +27,22 @@ def env_file(result, command_line, now=None):
     body = yaml.safe_dump({"parameter_defaults": params},
                           default_flow_style=False, sort_keys=True)
     return header + body
+
+
+def warn_floating(params):
+    """Log a warning when unpinned image parameters use moving tags."""
+    from tripleo_containers.registry import ops, reference
+    floating = {}
+    for name, value in params.items():
+        ref = reference.parse(value)
+        if not ref.digest and ops.is_floating(ref.tag):
+            floating.setdefault(ref.tag or "latest", []).append(name)
+    if floating:
+        LOG.warning(
+            "%d image parameters use floating tags (%s): a later deploy may pull "
+            "other images than were tested; use --pin-digests or --tag-from-label",
+            sum(len(v) for v in floating.values()), ", ".join(sorted(floating)))
+    return floating
 
 
 def kolla_globals(result):

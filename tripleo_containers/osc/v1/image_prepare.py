@@ -74,6 +74,27 @@ class Prepare(command.Lister):
                  "docker_namespace, docker_image_name_prefix, openstack_release, "
                  "docker_registry_insecure) for the same images.")
         parser.add_argument(
+            "--tag-from-label", metavar="<label|format>",
+            help="Replace each image's tag by the one its config labels give: a "
+                 "label name (version) or a format ({version}-{release}). Reads "
+                 "each image's manifest and config at the source; the tag must "
+                 "exist. Same as tag_from_label in ContainerImagePrepare entries.")
+        parser.add_argument(
+            "--pin-digests", choices=("source", "destination"),
+            help="Write name@sha256:... image references into the environment: "
+                 "'source' resolves the digests at the source registry now (upload "
+                 "copies manifests byte for byte, so they hold at the push "
+                 "destination); 'destination' resolves them at the push "
+                 "destination, i.e. run prepare again after upload.")
+        parser.add_argument(
+            "--ca-bundle", dest="ca_bundles", metavar="[<host:port>=]<file>",
+            action="append", default=[],
+            help="CA certificates for registries read by --tag-from-label or "
+                 "--pin-digests (repeatable).")
+        parser.add_argument(
+            "--registry-credentials", metavar="<file>",
+            help="YAML/JSON file {registry: {username: password}} for those reads.")
+        parser.add_argument(
             "--parameter-scheme", choices=("docker", "container"), default="docker",
             help="Image parameter names: docker = Docker<X>Image (Pike), "
                  "container = Container<X>Image (Train and later).")
@@ -96,7 +117,10 @@ class Prepare(command.Lister):
             insecure_registries=parsed_args.insecure_registry,
             env_files=parsed_args.environment_files,
             env_dirs=parsed_args.environment_directories,
-            roles_file=parsed_args.roles_file, scheme=parsed_args.parameter_scheme)
+            roles_file=parsed_args.roles_file, scheme=parsed_args.parameter_scheme,
+            tag_from_label=parsed_args.tag_from_label,
+            pin_digests=parsed_args.pin_digests, ca_bundles=parsed_args.ca_bundles,
+            credentials_file=parsed_args.registry_credentials)
         result = common.run(core.prepare, request)
         files = {}
         if parsed_args.output_images_file:
