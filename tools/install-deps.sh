@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the demo start for real: the distribution
-# registry, skopeo (cross-checks), htpasswd (bcrypt users) and openssl (CA).
+# registry, skopeo (cross-checks), htpasswd (bcrypt users), openssl (CA) and
+# a Docker daemon (docker.io, containerd, runc) for the daemon-source tests.
 set -euo pipefail
-PACKAGES="docker-registry skopeo apache2-utils openssl"
+PACKAGES="docker-registry skopeo apache2-utils openssl docker.io containerd runc"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

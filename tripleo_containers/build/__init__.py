@@ -1,0 +1,1 @@
+"""Building TripleO images with kolla (optional extra: tripleo-containers[build])."""
