@@ -55,4 +55,7 @@ class ValidateEnvironment(command.Lister):
                 "%d error(s) and %d warning(s): the deploy would fail; fix the errors "
                 "above (unset image parameters: rerun prepare with the same -e files "
                 "and roles)" % (self.errors, self.warnings))
+        self.app.stderr.write(
+            "no errors, %d warning(s): the environments, the templates and the "
+            "image parameters fit together\n" % self.warnings)
         return status
