@@ -188,3 +188,41 @@ def test_unreachable_registry_costs_one_round_of_retries():
         "6 of 6 tag discoveries failed: GET http://%s/v2/: cannot reach %s: "
         "Connection refused (6 times)" % (address, address))
     assert len(sleeps) == 2  # one ping with its retries, not one per image
+
+
+def test_batches_on_a_token_registry_ask_for_one_token():
+    """Tag discovery and listing over N repositories of a Bearer registry:
+    one token request for the batch, not one per repository."""
+    from tripleo_containers.registry import credentials
+    reg = FakeRegistry(auth="bearer")
+    try:
+        names = ["ns/img%d" % i for i in range(6)]
+        for name in names:
+            add_labelled(reg, name, ["latest", "17.0.0"], LABELS)
+        keychain = credentials.Keychain(explicit={reg.address: (reg.username, reg.password)},
+                                        explicit_source="creds.yaml", files=[])
+        client = client_mod.Client(transport.Transport(
+            keychain=keychain, insecure=[reg.address], retries=0))
+        refs = dict((reference.parse("%s/%s:latest" % (reg.address, n)), "version")
+                    for n in names)
+        found = ops.discover_tags(client, refs)
+        assert {d.tag for d in found.values()} == {"17.0.0"}
+        tokens = reg.requests("GET", "/token")
+        assert len(tokens) == 1
+        assert sorted(tokens[0].query_all["scope"]) == [
+            "repository:%s:pull" % n for n in names]
+        rows = ops.list_images(client, reg.address, page_size=4)
+        assert sorted(set(r for r, _, _ in rows)) == names
+        # + the catalog token; the tag listings reuse the discovery token
+        assert len(reg.requests("GET", "/token")) == 2
+
+        # a fresh run with at most 4 repositories per token: 6 need 2 tokens
+        fresh = client_mod.Client(transport.Transport(
+            keychain=keychain, insecure=[reg.address], retries=0))
+        ops.prefetch_tokens(fresh, list(refs), per_token=4)
+        assert [len(t.query_all["scope"]) for t in reg.requests("GET", "/token")[2:]] == [4, 2]
+        for ref in refs:
+            ops.resolve_digest(fresh, ref)
+        assert len(reg.requests("GET", "/token")) == 4
+    finally:
+        reg.close()

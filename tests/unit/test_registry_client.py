@@ -246,10 +246,98 @@ def test_tags_and_catalog_paginate(fake):
         fake.add_image("ns/r%d" % i, "t%d" % i, [b"l"])
         fake.add_manifest("ns/r0", "x%d" % i, b"{}", DOCKER_MANIFEST)
     c = make_client(fake)
-    tags = c._paginate(ref(fake, "ns/r0"), "/v2/ns/r0/tags/list", "tags", page=2)
+    tags = c.list_tags(ref(fake, "ns/r0"), page_size=2)
     assert tags == ["t0", "x0", "x1", "x2", "x3", "x4"]
-    assert c.catalog(fake.address) == ["ns/r%d" % i for i in range(5)]
-    assert len([r for r in fake.log if r.path == "/v2/ns/r0/tags/list"]) == 3
+    assert [r.query for r in fake.requests("GET", "/ns/r0/tags/list")] == [
+        {"n": "2"}, {"n": "2", "last": "x0"}, {"n": "2", "last": "x2"}]
+    assert c.catalog(fake.address, page_size=4) == ["ns/r%d" % i for i in range(5)]
+    assert len(fake.requests("GET", "_catalog")) == 2
+    assert c.list_tags(ref(fake, "ns/r1")) == ["t1"]
+    assert fake.requests("GET", "/ns/r1/tags/list")[0].query == {"n": "1000"}
+
+
+def test_delete_manifest_uses_delete_scope_and_names_the_setting():
+    reg = FakeRegistry(auth="bearer")
+    try:
+        digest = digest_of(reg.add_image("ns/a", "t", [b"layer"]))
+        c = make_client(reg, keychain_for(reg))
+        with pytest.raises(client_mod.DeleteRefused) as exc:
+            c.delete_manifest(ref(reg, "ns/a:t"), digest)
+        assert "storage.delete.enabled: true" in str(exc.value)
+        assert "mirror or pull-through" not in str(exc.value)
+        assert str(exc.value).startswith("DELETE http://%s/v2/ns/a/manifests/%s: " % (
+            reg.address, digest))
+        assert reg.requests("GET", "/token")[-1].query_all["scope"] == [
+            "repository:ns/a:delete"]
+        # the scope for pull is not covered by the delete token: a new one
+        c.head_manifest(ref(reg, "ns/a:t"))
+        assert len(reg.requests("GET", "/token")) == 2
+    finally:
+        reg.close()
+
+
+def test_read_blob_and_get_config_verify_and_bound(fake):
+    fake.add_image("ns/a", "t", [b"layer"])
+    c = make_client(fake)
+    m = c.get_manifest(ref(fake, "ns/a:t"))
+    config = c.get_config(ref(fake, "ns/a:t"), m)
+    assert digest_of(config) == m.doc["config"]["digest"]
+    digest = fake.add_blob("ns/a", b"x" * 100)
+    assert c.read_blob(ref(fake, "ns/a"), digest, limit=100) == b"x" * 100
+    with pytest.raises(errors.TooLarge):
+        c.read_blob(ref(fake, "ns/a"), digest, limit=99)
+    fake.blobs[digest] = b"y" * 100  # corrupt at the registry
+    with pytest.raises(errors.DigestMismatch) as exc:
+        c.read_blob(ref(fake, "ns/a"), digest)
+    assert "do not hash to its digest" in str(exc.value)
+    no_config = client_mod.Manifest(b'{"manifests": []}', client_mod.DOCKER_MANIFEST, "x")
+    with pytest.raises(errors.UnsupportedManifest):
+        c.get_config(ref(fake, "ns/a:t"), no_config)
+
+
+@pytest.mark.parametrize("granted,wanted,covered", [
+    (["repository:a:pull"], ["repository:a:pull"], True),
+    (["repository:a:pull,push"], ["repository:a:pull"], True),
+    (["repository:a:pull"], ["repository:a:pull,push"], False),
+    (["repository:a:pull", "repository:b:pull"], ["repository:b:pull"], True),
+    (["repository:a:pull"], ["repository:b:pull"], False),
+    (["repository:a:pull", "repository:a:push"], ["repository:a:push,pull"], True),
+    (["repository:a:pull,push"], ["repository:a:delete"], False),
+    (["registry:catalog:*"], ["registry:catalog:*"], True),
+    (["repository:ns/a:pull"], ["repository:ns:pull"], False),
+])
+def test_scopes_cover(granted, wanted, covered):
+    assert transport.scopes_cover(granted, wanted) is covered
+
+
+def test_bearer_token_reused_when_its_scopes_cover_the_request():
+    reg = FakeRegistry(auth="bearer")
+    try:
+        for name in ("a", "b", "c"):
+            reg.add_image("ns/" + name, "t", [name.encode()])
+        c = make_client(reg, keychain_for(reg))
+        c.transport.prefetch_token(reg.address, [
+            "repository:ns/%s:pull" % n for n in ("a", "b", "c")])
+        for name in ("a", "b", "c"):
+            c.get_manifest(ref(reg, "ns/%s:t" % name))
+        assert len(reg.requests("GET", "/token")) == 1
+        c.start_upload(ref(reg, "ns/a"))  # push is not covered: its own token
+        c.head_manifest(ref(reg, "ns/a:t"), push=True)  # ...which covers this
+        assert len(reg.requests("GET", "/token")) == 2
+        reg.tokens.clear()  # the registry forgets: refused tokens are dropped
+        c.get_manifest(ref(reg, "ns/b:t"))
+        c.get_manifest(ref(reg, "ns/c:t"))
+        assert len(reg.requests("GET", "/token")) == 4
+        assert reg.requests("GET", "/token")[-1].query_all["scope"] == [
+            "repository:ns/c:pull"]
+    finally:
+        reg.close()
+
+
+def test_prefetch_token_is_a_noop_without_bearer(fake):
+    c = make_client(fake)
+    c.transport.prefetch_token(fake.address, ["repository:ns/a:pull"])
+    assert fake.sequence() == ["GET /v2/"]
 
 
 def test_unreachable_and_tls_failure_messages():

@@ -184,15 +184,13 @@ class Pusher(object):
         return digest, sent, "copied"
 
     def _registry_config(self, repo, digest):
-        """The config blob from the destination (a re-run needs no save)."""
-        resp = self.client.open_blob(repo, digest)
+        """The config blob from the destination (a re-run needs no save);
+        None if it is not what it should be (then the save stream has it)."""
+        from tripleo_containers.registry import errors
         try:
-            data = resp.raw.read(16 << 20, decode_content=True)
-        finally:
-            resp.close()
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            return self.client.read_blob(repo, digest, 16 << 20)
+        except (errors.DigestMismatch, errors.TooLarge):
             return None
-        return data
 
     def _from_save(self, image, missing, repo, locations, sizes):
         """Read the save stream once: returns (config bytes, bytes uploaded)
@@ -320,7 +318,8 @@ def build_manifest(config, image, sizes):
 
 
 def upload(config_files, daemon_url=None, insecure=(), ca_bundles=(),
-           credentials_file=None, default_destination=None, on_result=None):
+           credentials_file=None, default_destination=None, on_result=None,
+           timeout=None):
     """Push every image of ``config_files`` from the Docker daemon to its
     push destination; returns [ImageResult] in file order.
 
@@ -338,7 +337,8 @@ def upload(config_files, daemon_url=None, insecure=(), ca_bundles=(),
     items = images_file.jobs_from(images, default_destination or upload_mod._default_destination)
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     docker_client = connect(daemon_url)
-    registry_client = upload_mod.make_client(insecure, ca_bundles, credentials_file)
+    registry_client = upload_mod.make_client(insecure, ca_bundles, credentials_file,
+                                             timeout=timeout)
     pusher = Pusher(registry_client, docker_client)
     results = []
     try:

@@ -19,6 +19,12 @@ from tripleo_containers.copy import engine
 from tripleo_containers.registry import reference
 
 
+# Keys an entry may carry: ours, Pike's pull_source, and the catalog's own
+# metadata (harmless). Anything else is most likely a typo, and a typo'd
+# push_destination would silently send the image to the default registry.
+KNOWN_KEYS = ("imagename", "push_destination", "pull_source", "params", "services")
+
+
 class ImagesFile(object):
     def __init__(self):
         self.entries = collections.OrderedDict()   # imagename -> (entry, file)
@@ -43,6 +49,12 @@ class ImagesFile(object):
                 raise exceptions.InputError(
                     "images file %s: entry %d of container_images needs an "
                     "'imagename' string" % (path, number))
+            unknown = sorted(str(k) for k in entry if k not in KNOWN_KEYS)
+            if unknown:
+                raise exceptions.InputError(
+                    "images file %s: entry %d (%s): unknown key %s (known: %s)" % (
+                        path, number, entry["imagename"], ", ".join(unknown),
+                        ", ".join(KNOWN_KEYS)))
             for key in ("push_destination", "pull_source"):
                 if entry.get(key) is not None and not isinstance(entry[key], str):
                     raise exceptions.InputError(
@@ -63,6 +75,11 @@ def load(paths):
     images = ImagesFile()
     for path in paths:
         images.add_file(path)
+    if not images.entries:
+        raise exceptions.InputError(
+            "images file %s has no container_images entries: nothing to upload "
+            "(write one with 'container image prepare --output-images-file')"
+            % ", ".join(paths))
     return images
 
 

@@ -29,19 +29,24 @@ def parse_ca_bundles(values):
     return default, per_host
 
 
-def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None):
+def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
+                timeout=None):
     from tripleo_containers.registry import client
     from tripleo_containers.registry import credentials
     from tripleo_containers.registry import transport
     keychain = credentials.Keychain.from_file(credentials_file, env=env)
     default_verify, per_host = parse_ca_bundles(ca_bundles)
+    extra = {}
+    if timeout:
+        extra["timeout"] = (min(15.0, timeout), timeout)
     return client.Client(transport.Transport(
         keychain=keychain, insecure=insecure, ca_bundles=per_host,
-        default_verify=default_verify))
+        default_verify=default_verify, **extra))
 
 
 def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
-           credentials_file=None, progress=None, default_destination=None):
+           credentials_file=None, progress=None, default_destination=None,
+           timeout=None):
     """Copy every image of ``config_files``; returns ([ImageResult], Plan).
 
     Raises InputError for unusable input (files, options); per-image
@@ -52,7 +57,8 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
         images, default_destination or _default_destination)
     copy_jobs = [i for i in items if isinstance(i, engine.CopyJob)]
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
-    registry_client = make_client(insecure, ca_bundles, credentials_file)
+    registry_client = make_client(insecure, ca_bundles, credentials_file,
+                                  timeout=timeout)
     progress = progress or engine.Progress()
     for item in items:
         if not isinstance(item, engine.CopyJob):

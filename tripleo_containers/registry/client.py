@@ -30,6 +30,8 @@ ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST] +
                    ["%s;q=0.1" % t for t in SCHEMA1])
 
 MAX_MANIFEST = 4 * 1024 * 1024
+MAX_CONFIG = 8 * 1024 * 1024
+PAGE_SIZE = 1000
 CHUNK = 1024 * 1024
 
 
@@ -42,6 +44,10 @@ def _hasher(digest):
     if algo not in ("sha256", "sha512"):
         raise errors.UnsupportedManifest("unsupported digest algorithm %r" % algo)
     return hashlib.new(algo)
+
+
+class DeleteRefused(errors.RegistryError):
+    """405 on a manifest DELETE: the registry does not allow deletes."""
 
 
 class Descriptor(object):
@@ -199,6 +205,22 @@ class Client(object):
         return self.transport.request(
             method, repo.api_host, path, scopes=self.scopes(repo, push, mount_from), **kw)
 
+    def _get_bounded(self, send, limit, what):
+        """(response, body) of ``send()``, a streamed GET, re-sent when the
+        connection breaks mid-body (the transport retries only until the
+        headers arrive)."""
+        attempt = 0
+        while True:
+            resp = send()
+            try:
+                return resp, transport_mod.read_bounded(resp, limit, what)
+            except errors.Interrupted as exc:
+                if attempt >= self.transport.retries:
+                    raise
+                LOG.debug("%s, retrying", exc)
+                self.transport.sleep(self.transport._delay(attempt))
+                attempt += 1
+
     # -- manifests -----------------------------------------------------------
 
     def head_manifest(self, ref, push=False):
@@ -216,9 +238,10 @@ class Client(object):
 
     def get_manifest(self, ref, push=False):
         path = "/v2/%s/manifests/%s" % (ref.repository, ref.identifier)
-        resp = self._req("GET", ref, path, push=push, headers={"Accept": ACCEPT},
-                         stream=True, what="image %s" % ref)
-        data = transport_mod.read_bounded(resp, MAX_MANIFEST, "manifest")
+        resp, data = self._get_bounded(
+            lambda: self._req("GET", ref, path, push=push, headers={"Accept": ACCEPT},
+                              stream=True, what="image %s" % ref),
+            MAX_MANIFEST, "manifest")
         where = dict(method="GET", url=resp.url)
         media_type = _media_type(resp.headers.get("Content-Type"), data, where)
         actual = sha256_digest(data)
@@ -228,6 +251,25 @@ class Client(object):
             raise errors.DigestMismatch(
                 "manifest bytes hash to %s, expected %s" % (actual, expected), **where)
         return Manifest(data, media_type, actual)
+
+    def delete_manifest(self, ref, digest):
+        """DELETE the manifest ``digest`` of ``ref``'s repository (and with it
+        every tag pointing at it)."""
+        path = "/v2/%s/manifests/%s" % (ref.repository, digest)
+        # distribution maps DELETE to the "delete" action, not push
+        resp = self.transport.request(
+            "DELETE", ref.api_host, path, scopes=["repository:%s:delete" % ref.repository],
+            expected=(200, 202, 405), what="image %s" % ref)
+        transport_mod.read_bounded_quiet(resp)
+        if resp.status_code == 405:
+            # Not the read-only mirror text of a refused push: for a DELETE
+            # the usual cause is storage.delete.enabled: false.
+            raise DeleteRefused(
+                "registry %s does not allow deletes (405 UNSUPPORTED); on a "
+                "distribution registry set storage.delete.enabled: true in its "
+                "config and restart it (a pull-through mirror never deletes)"
+                % ref.registry, method="DELETE", url=resp.url, status=405)
+        return digest
 
     def put_manifest(self, ref, manifest):
         """Push exact bytes under ``ref.identifier`` (tag or digest)."""
@@ -278,6 +320,25 @@ class Client(object):
                          stream=True, follow_redirects=True,
                          what="blob %s in %s" % (digest, repo.name))
 
+    def read_blob(self, repo, digest, limit=MAX_CONFIG):
+        """A small blob's bytes, at most ``limit``, verified against ``digest``."""
+        hasher = _hasher(digest)
+        resp, data = self._get_bounded(lambda: self.open_blob(repo, digest), limit,
+                                       "blob %s" % digest)
+        hasher.update(data)
+        if "%s:%s" % (digest.split(":", 1)[0], hasher.hexdigest()) != digest:
+            raise errors.DigestMismatch(
+                "blob %s in %s: its %d bytes do not hash to its digest" % (
+                    digest, repo.name, len(data)), method="GET", url=resp.url)
+        return data
+
+    def get_config(self, ref, manifest, limit=MAX_CONFIG):
+        """The verified config blob bytes of image manifest ``manifest``."""
+        digest = (manifest.doc.get("config") or {}).get("digest")
+        if not digest:
+            raise errors.UnsupportedManifest("image %s has no config blob" % ref)
+        return self.read_blob(ref, digest, limit)
+
     def push_blob(self, repo, digest, size, body, location=None):
         """One PUT of ``body`` (bytes or a sized iterable) to an upload session."""
         if location is None:
@@ -316,7 +377,7 @@ class Client(object):
 
     # -- listings ------------------------------------------------------------
 
-    def _paginate(self, repo_or_registry, path, key, page=1000, max_pages=10000):
+    def _paginate(self, repo_or_registry, path, key, page=PAGE_SIZE, max_pages=10000):
         from tripleo_containers.registry import reference
         if isinstance(repo_or_registry, str):
             target = reference.Reference(repo_or_registry, "")
@@ -328,11 +389,12 @@ class Client(object):
         for _ in range(max_pages):
             scopes = (self.scopes(scopes_repo) if scopes_repo is not None
                       else ["registry:catalog:*"])
-            resp = self.transport.request(
-                "GET", target.api_host, url, scopes=scopes, stream=True,
-                what="repository %s" % target.name)
-            doc = json.loads(transport_mod.read_bounded(resp, MAX_MANIFEST, key)
-                             .decode("utf-8") or "{}")
+            resp, body = self._get_bounded(
+                lambda: self.transport.request(
+                    "GET", target.api_host, url, scopes=scopes, stream=True,
+                    what="repository %s" % target.name),
+                MAX_MANIFEST, key)
+            doc = json.loads(body.decode("utf-8") or "{}")
             out.extend(doc.get(key) or [])
             link = resp.headers.get("Link", "")
             if 'rel="next"' not in link:
@@ -340,8 +402,12 @@ class Client(object):
             url = urljoin(resp.url, link.split(";", 1)[0].strip().strip("<>"))
         return out
 
-    def list_tags(self, repo):
-        return self._paginate(repo, "/v2/%s/tags/list" % repo.repository, "tags")
+    def list_tags(self, repo, page_size=PAGE_SIZE):
+        """Every tag of ``repo``, asking ``page_size`` per request (n/last and
+        Link followed; distribution 2.8 ignores n on tags/list)."""
+        return self._paginate(repo, "/v2/%s/tags/list" % repo.repository, "tags",
+                              page=page_size)
 
-    def catalog(self, registry):
-        return self._paginate(registry, "/v2/_catalog", "repositories")
+    def catalog(self, registry, page_size=PAGE_SIZE):
+        """Every repository of ``registry`` (paginated like list_tags)."""
+        return self._paginate(registry, "/v2/_catalog", "repositories", page=page_size)

@@ -19,6 +19,11 @@ _SECRET_KEYS = re.compile(
     r"_state|x-amz-.*|x-goog-.*|expires|se|sp|sv|sr|st)$", re.I)
 
 
+def secret_query_key(key):
+    """True for a query parameter name whose value must not be shown."""
+    return bool(_SECRET_KEYS.match(key))
+
+
 def redact_url(url):
     """``url`` with userinfo and secret-looking query values replaced."""
     try:
@@ -108,6 +113,10 @@ class TooLarge(RegistryError):
 
 class Transient(RegistryError):
     """408/429/5xx after the retries ran out."""
+
+
+class Interrupted(Transient):
+    """The connection broke while a response body was being read."""
 
 
 def _error_body(resp):

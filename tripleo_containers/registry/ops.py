@@ -16,12 +16,12 @@ from tripleo_containers import exceptions
 from tripleo_containers.registry import client as client_mod
 from tripleo_containers.registry import errors
 from tripleo_containers.registry import reference
-from tripleo_containers.registry import transport as transport_mod
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_PLATFORM = "linux/amd64"
-MAX_CONFIG = 8 * 1024 * 1024
+# Repositories per prefetched token: keeps the token URL short (~3 KB).
+TOKEN_SCOPES = 50
 # Tags that name a moving target rather than a build.  A tag without any
 # digit (current-tripleo, pike, stable) is taken as moving too.
 FLOATING_TAGS = frozenset(("latest", "current-tripleo", "current-tripleo-rdo",
@@ -32,8 +32,7 @@ class LabelError(exceptions.InputError):
     """The image has no such label, or the labels make no valid tag."""
 
 
-class DeleteRefused(errors.RegistryError):
-    """The registry does not allow deletes (405)."""
+DeleteRefused = client_mod.DeleteRefused
 
 
 def make_client(insecure=(), ca_bundles=(), credentials_file=None):
@@ -83,15 +82,7 @@ def pick_child(manifest, ref, platform=DEFAULT_PLATFORM):
 
 def get_config(client, ref, manifest):
     """The config blob of an image manifest, digest-verified, as a dict."""
-    config = manifest.doc.get("config") or {}
-    digest = config.get("digest")
-    if not digest:
-        raise errors.UnsupportedManifest("image %s has no config blob" % ref)
-    resp = client.open_blob(ref, digest)
-    data = transport_mod.read_bounded(resp, MAX_CONFIG, "config blob")
-    if digest.startswith("sha256:") and client_mod.sha256_digest(data) != digest:
-        raise errors.DigestMismatch("config blob of %s does not hash to %s" % (ref, digest),
-                                    method="GET", url=resp.url)
+    data = client.get_config(ref, manifest)
     try:
         return json.loads(data.decode("utf-8"))
     except ValueError:
@@ -208,6 +199,8 @@ def run_batch(func, items, jobs=8, client=None):
                     client.transport.ping(host)
             except (errors.Unreachable, errors.TLSFailure) as exc:
                 dead[host] = exc
+        prefetch_tokens(client, [i for i in items if hasattr(i, "repository") and
+                                 getattr(i, "api_host", None) not in dead])
 
     def guarded(item):
         # A registry that did not answer (or failed TLS) once will not for
@@ -231,6 +224,26 @@ def run_batch(func, items, jobs=8, client=None):
             except exceptions.Error as exc:
                 failures[item] = exc
     return results, failures
+
+
+def prefetch_tokens(client, refs, per_token=TOKEN_SCOPES):
+    """Ask a Bearer registry once (per ``per_token`` repositories) for a
+    token that pulls from all of ``refs``: the batch's requests reuse it
+    instead of costing one token request per repository.  No-op for other
+    registries; a failure is left to the batch's own requests to report."""
+    by_host = {}
+    for ref in refs:
+        by_host.setdefault(ref.api_host, {})["repository:%s:pull" % ref.repository] = 1
+    for host, scopes in by_host.items():
+        scopes = list(scopes)
+        if len(scopes) < 2:
+            continue
+        for start in range(0, len(scopes), per_token):
+            try:
+                client.transport.prefetch_token(host, scopes[start:start + per_token])
+            except exceptions.Error as exc:
+                LOG.debug("token prefetch for %s: %s", host, exc)
+                break
 
 
 def raise_failures(failures, total, what):
@@ -286,11 +299,11 @@ def list_images(client, registry, page_size=100, jobs=8, digests=False):
     One paginated _catalog walk, then the repositories' tag lists (each
     paginated) concurrently, then with ``digests`` one HEAD per tag.
     """
-    repos = _paginate(client, registry, "/v2/_catalog", "repositories", page_size)
+    repos = client.catalog(registry, page_size=page_size)
+    prefetch_tokens(client, [reference.Reference(registry, r) for r in repos])
 
     def tags(repo):
-        return _paginate(client, reference.Reference(registry, repo),
-                         "/v2/%s/tags/list" % repo, "tags", page_size)
+        return client.list_tags(reference.Reference(registry, repo), page_size=page_size)
 
     tag_lists, failures = run_batch(tags, repos, jobs)
     raise_failures(failures, len(repos), "tag listings")
@@ -309,12 +322,6 @@ def list_images(client, registry, page_size=100, jobs=8, digests=False):
             for r, t in rows]
 
 
-def _paginate(client, target, path, key, page_size):
-    # The client's pager follows n/last and the Link header; ask it for our
-    # page size (see /work/brief/requests-from-ops.md: a public page_size).
-    return client._paginate(target, path, key, page=page_size)
-
-
 # -- delete ----------------------------------------------------------------------------
 
 
@@ -325,16 +332,4 @@ def delete(client, ref, digest=None):
     API deletes manifests, and with them every tag that points at them.
     """
     digest = digest or ref.digest or resolve_digest(client, ref)
-    path = "/v2/%s/manifests/%s" % (ref.repository, digest)
-    resp = client.transport.request(
-        "DELETE", ref.api_host, path,
-        scopes=["repository:%s:delete" % ref.repository],
-        expected=(202, 200, 405), what="image %s" % ref)
-    transport_mod.read_bounded_quiet(resp)
-    if resp.status_code == 405:
-        raise DeleteRefused(
-            "registry %s does not allow deletes (405 UNSUPPORTED); on a "
-            "distribution registry set storage.delete.enabled: true in its "
-            "config and restart it (a pull-through mirror never deletes)"
-            % ref.registry, method="DELETE", url=resp.url, status=405)
-    return digest
+    return client.delete_manifest(ref, digest)

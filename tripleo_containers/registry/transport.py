@@ -5,8 +5,8 @@ The client above never sees a 401 or a retry. What this owns:
 * one ping of ``/v2/`` per registry decides the auth scheme; the URL scheme
   is https unless the registry was explicitly marked insecure (plain HTTP),
   and never silently downgraded;
-* Basic and Bearer (token per scope set, cached until shortly before it
-  expires, re-fetched once on a 401);
+* Basic and Bearer (a token is reused for any request its scope set covers
+  until shortly before it expires, re-fetched once on a 401);
 * redirects followed here, not by requests, so an Authorization header never
   reaches another host (distribution may redirect blob GETs to storage);
 * retries of 408/429/5xx and connection errors with bounded exponential
@@ -31,6 +31,33 @@ from tripleo_containers.registry import credentials
 from tripleo_containers.registry import errors
 
 LOG = logging.getLogger(__name__)
+
+
+class _RedactQueryFilter(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query included: a blob
+    redirect to object storage carries a signed URL whose signature is a
+    credential. Blank secret-looking query values before --debug shows them."""
+
+    _PAIR = re.compile(r'([?&])([^=&\s"]+)=([^&\s"]*)')
+
+    def filter(self, record):
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record is logging's problem, not ours
+            return True
+        if "=" in text:
+            record.msg = errors.redact_text(self._PAIR.sub(self._blank, text))
+            record.args = ()
+        return True
+
+    @staticmethod
+    def _blank(match):
+        if errors.secret_query_key(match.group(2)):
+            return "%s%s=***" % (match.group(1), match.group(2))
+        return match.group(0)
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueryFilter())
 
 MAX_SMALL_BODY = 4 * 1024 * 1024
 _TRANSIENT = (408, 429, 500, 502, 503, 504)
@@ -58,13 +85,23 @@ def read_bounded(resp, limit=MAX_SMALL_BODY, what="response"):
         raise errors.TooLarge("%s of %s bytes exceeds the %d byte limit" % (
             what, length, limit), method=resp.request.method, url=resp.url)
     chunks, total = [], 0
-    for chunk in resp.iter_content(65536):
-        total += len(chunk)
-        if total > limit:
-            resp.close()
-            raise errors.TooLarge("%s exceeds the %d byte limit" % (what, limit),
-                                  method=resp.request.method, url=resp.url)
-        chunks.append(chunk)
+    try:
+        for chunk in resp.iter_content(65536):
+            total += len(chunk)
+            if total > limit:
+                resp.close()
+                raise errors.TooLarge("%s exceeds the %d byte limit" % (what, limit),
+                                      method=resp.request.method, url=resp.url)
+            chunks.append(chunk)
+    except (requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout) as exc:
+        # A body cut short is a network fault like a reset: typed, so the
+        # caller can retry the whole request, and without requests' repr.
+        resp.close()
+        raise errors.Interrupted(
+            "connection broke after %d bytes of the %s (%s)" % (
+                total, what, _short(exc)), method=resp.request.method, url=resp.url)
     return b"".join(chunks)
 
 
@@ -72,6 +109,7 @@ class _RegistryState(object):
     def __init__(self):
         self.lock = threading.Lock()
         self.pinged = False
+        self.error = None
         self.scheme = None
         self.challenge = (None, {})
         self.tokens = {}
@@ -82,7 +120,7 @@ class Transport(object):
 
     def __init__(self, keychain=None, insecure=(), ca_bundles=None,
                  default_verify=True, retries=4, backoff=0.5, max_backoff=8.0,
-                 timeout=(15, 300), pool_size=64, sleep=time.sleep,
+                 timeout=(15, 60), pool_size=64, sleep=time.sleep,
                  user_agent="tripleo-containers"):
         self.keychain = keychain or credentials.ANONYMOUS
         self.insecure = set(insecure or ())
@@ -194,14 +232,24 @@ class Transport(object):
         with state.lock:
             if state.pinged:
                 return state
+            if state.error is not None:
+                # Its retries are spent: the other images of a registry that
+                # is down fail at once instead of each waiting them out again.
+                raise state.error
             url = self.base_url(registry) + "/v2/"
-            resp = self._send("GET", url, {}, None, True, True, registry)
+            try:
+                resp = self._send("GET", url, {}, None, True, True, registry)
+            except errors.RegistryError as exc:
+                state.error = exc
+                raise
             resp.close()
             if resp.status_code == 401:
                 state.challenge = parse_challenge(resp.headers.get("WWW-Authenticate"))
             elif resp.status_code != 200:
-                raise errors.error_for(resp, method="GET", url=url, registry=registry,
-                                       credential_source=self._source_name(registry))
+                state.error = errors.error_for(
+                    resp, method="GET", url=url, registry=registry,
+                    credential_source=self._source_name(registry))
+                raise state.error
             state.scheme = self.scheme_for(registry)
             state.pinged = True
             return state
@@ -210,9 +258,17 @@ class Transport(object):
         key = tuple(sorted(set(scopes)))
         now = time.monotonic()
         with state.lock:
-            cached = state.tokens.get(key)
-            if cached and not force and cached[1] > now:
-                return cached[0]
+            if force:
+                # The registry refused what we would reuse (expired, registry
+                # restarted, fewer scopes granted): ask for the exact set.
+                state.tokens = dict((k, v) for k, v in state.tokens.items()
+                                    if not scopes_cover(k, key))
+            else:
+                # A token asked for more (a batch's prefetch, pull,push for
+                # pull) serves this request too.
+                for granted, (token, expiry) in state.tokens.items():
+                    if expiry > now and scopes_cover(granted, key):
+                        return token
             _, params = state.challenge
             realm = params.get("realm")
             if not realm:
@@ -246,8 +302,17 @@ class Transport(object):
                     credential_source=self._source_name(registry),
                     method="GET", url=url)
             self._secret_tokens.add(token)
+            state.tokens = dict((k, v) for k, v in state.tokens.items() if v[1] > now)
             state.tokens[key] = (token, now + max(expires_in, 30.0) - _TOKEN_MARGIN)
             return token
+
+    def prefetch_token(self, registry, scopes):
+        """Fetch (or reuse) one token for all ``scopes`` so that the requests
+        of a batch each needing some of them reuse it; a no-op unless the
+        registry uses Bearer auth."""
+        state = self.ping(registry)
+        if state.challenge[0] == "bearer" and scopes:
+            self._token(registry, state, scopes)
 
     def _auth_header(self, registry, state, scopes, force=False):
         scheme, _ = state.challenge
@@ -317,6 +382,27 @@ class Transport(object):
                 secrets=self.secrets(), what=what)
 
 
+def _scope_actions(scope):
+    """'repository:ns/x:pull,push' -> (('repository', 'ns/x'), {'pull', 'push'})."""
+    kind, _, rest = scope.partition(":")
+    name, _, actions = rest.rpartition(":")
+    return (kind, name), set(actions.split(","))
+
+
+def scopes_cover(granted, wanted):
+    """True if the scope set ``granted`` asks for every action of ``wanted``."""
+    have = {}
+    for scope in granted:
+        key, actions = _scope_actions(scope)
+        have.setdefault(key, set()).update(actions)
+    for scope in wanted:
+        key, actions = _scope_actions(scope)
+        got = have.get(key, set())
+        if "*" not in got and not actions <= got:
+            return False
+    return True
+
+
 def read_bounded_quiet(resp, limit=65536):
     """Load at most ``limit`` bytes of an error body into resp._content."""
     try:
@@ -343,5 +429,6 @@ def _short(exc):
     text = str(exc)
     m = re.search(r"\[SSL[^\]]*\][^)'\"]*", text) or re.search(
         r"(Connection refused|Name or service not known|timed out|"
-        r"Temporary failure in name resolution|RemoteDisconnected[^)]*)", text)
+        r"Temporary failure in name resolution|RemoteDisconnected[^)]*|"
+        r"IncompleteRead\([^)]*\)|Connection reset by peer)", text)
     return errors.redact_text(m.group(0) if m else exc.__class__.__name__)

@@ -38,6 +38,34 @@ def add_deployment_options(parser, env_help):
                         help="Roles file (default: the installed roles_data.yaml).")
 
 
+INSECURE_HELP = ("Talk plain HTTP to this registry (repeatable); the undercloud "
+                 "registry on :8787 is plain HTTP.")
+CA_BUNDLE_HELP = ("CA certificates to verify a registry's TLS with; without "
+                  "host:port it applies to every registry (repeatable).")
+CREDENTIALS_HELP = ("YAML/JSON file {registry: {username: password}}; wins over "
+                    "~/.docker/config.json and containers auth.json.")
+
+
+def add_registry_options(parser, insecure_help=INSECURE_HELP, ca_help=CA_BUNDLE_HELP,
+                         credentials_help=CREDENTIALS_HELP):
+    """--insecure-registry, --ca-bundle and --registry-credentials, shared by
+    every command that talks to registries; read them with registry_kwargs."""
+    parser.add_argument("--insecure-registry", dest="insecure", metavar="<host:port>",
+                        action="append", default=[], help=insecure_help)
+    parser.add_argument("--ca-bundle", dest="ca_bundles", metavar="[<host:port>=]<file>",
+                        action="append", default=[], help=ca_help)
+    parser.add_argument("--registry-credentials", metavar="<file>",
+                        help=credentials_help)
+    return parser
+
+
+def registry_kwargs(parsed_args):
+    """The registry options as the library's keyword arguments (upload,
+    daemon upload, ops.make_client: insecure, ca_bundles, credentials_file)."""
+    return dict(insecure=parsed_args.insecure, ca_bundles=parsed_args.ca_bundles,
+                credentials_file=parsed_args.registry_credentials)
+
+
 def run(func, *args, **kwargs):
     """Call into the library; turn its errors into one-line CommandErrors."""
     from tripleo_containers import exceptions

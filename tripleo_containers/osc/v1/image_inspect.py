@@ -10,29 +10,9 @@ from tripleo_containers.osc.v1 import common
 LOG = logging.getLogger(__name__)
 
 
-def add_registry_options(parser):
-    """The connection options every registry-reading command shares."""
-    parser.add_argument(
-        "--insecure-registry", dest="insecure", metavar="<host:port>",
-        action="append", default=[],
-        help="Talk plain HTTP to this registry (repeatable); the undercloud "
-             "registry on :8787 is plain HTTP.")
-    parser.add_argument(
-        "--ca-bundle", dest="ca_bundles", metavar="[<host:port>=]<file>",
-        action="append", default=[],
-        help="CA certificates to verify a registry's TLS with; without "
-             "host:port it applies to every registry (repeatable).")
-    parser.add_argument(
-        "--registry-credentials", metavar="<file>",
-        help="YAML/JSON file {registry: {username: password}}; wins over "
-             "~/.docker/config.json and containers auth.json.")
-    return parser
-
-
 def make_client(parsed_args):
     from tripleo_containers.registry import ops
-    return common.run(ops.make_client, parsed_args.insecure, parsed_args.ca_bundles,
-                      parsed_args.registry_credentials)
+    return common.run(ops.make_client, **common.registry_kwargs(parsed_args))
 
 
 def call(parsed_args, func, *args, **kwargs):
@@ -66,7 +46,7 @@ class ListImages(command.Lister):
         parser.add_argument(
             "--page-size", type=int, default=1000, metavar="<n>",
             help="Entries asked for per _catalog / tags/list request (default 1000).")
-        return add_registry_options(parser)
+        return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
         from tripleo_containers.prepare import core, undercloud
@@ -95,7 +75,7 @@ class ShowImage(command.ShowOne):
             "--platform", default="linux/amd64", metavar="<os/arch>",
             help="For a multi-platform image: which variant's config and "
                  "layers to show (default linux/amd64).")
-        return add_registry_options(parser)
+        return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
         # format_columns pulls in requests through osc_lib.utils: load it late
@@ -134,7 +114,7 @@ class DeleteImage(command.ShowOne):
                             help="Image to delete; a tag is resolved to its digest first.")
         parser.add_argument("--yes", "-y", action="store_true",
                             help="Do not ask for confirmation.")
-        return add_registry_options(parser)
+        return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
         from tripleo_containers.registry import ops

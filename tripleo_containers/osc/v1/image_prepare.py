@@ -50,20 +50,17 @@ class Prepare(command.Lister):
             help="The push destination serves TLS. By default it is taken as a "
                  "plain-HTTP registry (as the undercloud's :8787 is) and listed "
                  "in DockerInsecureRegistryAddress.")
-        parser.add_argument(
-            "--insecure-registry", metavar="<host:port>", action="append", default=[],
-            help="A plain-HTTP registry (repeat); listed in "
-                 "DockerInsecureRegistryAddress when an image uses it.")
-        parser.add_argument("-e", "--environment-file", metavar="<file>",
-                            action="append", default=[], dest="environment_files",
-                            help="Heat environment of the deployment (repeat); "
-                                 "only images of enabled, containerized services are kept.")
-        parser.add_argument("--environment-directory", metavar="<dir>",
-                            action="append", default=[], dest="environment_directories",
-                            help="Directory whose *.yaml environments are used, sorted, "
-                                 "before the -e files (repeat).")
-        parser.add_argument("-r", "--roles-file", metavar="<file>",
-                            help="Roles file (default: the installed roles_data.yaml).")
+        common.add_registry_options(
+            parser,
+            insecure_help="A plain-HTTP registry (repeat); listed in "
+                          "DockerInsecureRegistryAddress when an image uses it.",
+            ca_help="CA certificates for registries read by --tag-from-label or "
+                    "--pin-digests (repeatable).",
+            credentials_help="YAML/JSON file {registry: {username: password}} for "
+                             "those reads.")
+        common.add_deployment_options(
+            parser, "Heat environment of the deployment (repeat); only images of "
+                    "enabled, containerized services are kept.")
         parser.add_argument("--output-images-file", metavar="<file>",
                             help="Write the images to copy (upload's --config-file).")
         parser.add_argument("--output-env-file", metavar="<file>",
@@ -87,14 +84,6 @@ class Prepare(command.Lister):
                  "destination); 'destination' resolves them at the push "
                  "destination, i.e. run prepare again after upload.")
         parser.add_argument(
-            "--ca-bundle", dest="ca_bundles", metavar="[<host:port>=]<file>",
-            action="append", default=[],
-            help="CA certificates for registries read by --tag-from-label or "
-                 "--pin-digests (repeatable).")
-        parser.add_argument(
-            "--registry-credentials", metavar="<file>",
-            help="YAML/JSON file {registry: {username: password}} for those reads.")
-        parser.add_argument(
             "--parameter-scheme", choices=("docker", "container"), default="docker",
             help="Image parameter names: docker = Docker<X>Image (Pike), "
                  "container = Container<X>Image (Train and later).")
@@ -114,7 +103,7 @@ class Prepare(command.Lister):
             includes=parsed_args.include, excludes=parsed_args.exclude,
             push_destination=parsed_args.push_destination,
             push_destination_tls=parsed_args.push_destination_tls,
-            insecure_registries=parsed_args.insecure_registry,
+            insecure_registries=parsed_args.insecure,
             env_files=parsed_args.environment_files,
             env_dirs=parsed_args.environment_directories,
             roles_file=parsed_args.roles_file, scheme=parsed_args.parameter_scheme,

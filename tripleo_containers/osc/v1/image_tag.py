@@ -1,6 +1,7 @@
 """openstack overcloud container image tag discover."""
 from osc_lib.command import command
 
+from tripleo_containers.osc.v1 import common
 from tripleo_containers.osc.v1 import image_inspect
 
 
@@ -27,7 +28,7 @@ class DiscoverTag(command.Command):
         parser.add_argument(
             "--platform", default="linux/amd64", metavar="<os/arch>",
             help="Variant of a multi-platform image to read (default linux/amd64).")
-        return image_inspect.add_registry_options(parser)
+        return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
         from tripleo_containers.registry import ops

@@ -108,33 +108,33 @@ class Upload(command.Lister):
             help="Show the transfer plan (images, unique blobs, bytes to move, "
                  "blobs already present, mounts) without writing anything.")
         parser.add_argument(
-            "--insecure-registry", dest="insecure", metavar="<host:port>",
-            action="append", default=[],
-            help="Talk plain HTTP to this registry (repeatable).")
+            "--source-daemon", nargs="?", const="", metavar="<DOCKER_HOST>",
+            help="Read the images from a local Docker daemon (e.g. built by "
+                 "'image build') instead of their source registry: the daemon "
+                 "image is the entry's imagename; default $DOCKER_HOST.")
+        common.add_registry_options(parser)
         parser.add_argument(
-            "--ca-bundle", dest="ca_bundles", metavar="[<host:port>=]<file>",
-            action="append", default=[],
-            help="CA certificates to verify a registry's TLS with; without "
-                 "host:port it applies to every registry (repeatable).")
-        parser.add_argument(
-            "--registry-credentials", metavar="<file>",
-            help="YAML/JSON file {registry: {username: password}}; wins over "
-                 "~/.docker/config.json and containers auth.json.")
+            "--timeout", type=float, default=None, metavar="<seconds>",
+            help="Give up on a registry connection that sends nothing for "
+                 "this long (default 60; each request is retried 4 times).")
         return parser
 
     def take_action(self, parsed_args):
-        from tripleo_containers.copy import upload
         if parsed_args.jobs < 1:
             raise osc_exc.CommandError("--jobs must be at least 1")
+        if parsed_args.timeout is not None and not 0 < parsed_args.timeout <= 3600:
+            raise osc_exc.CommandError("--timeout must be between 0 and 3600 seconds")
         stream = getattr(self.app, "stderr", None) or sys.stderr
         progress = _Progress(stream, _isatty(stream))
         try:
-            results, plan = common.run(
-                upload.upload, parsed_args.config_files, jobs=parsed_args.jobs,
-                dry_run=parsed_args.dry_run, insecure=parsed_args.insecure,
-                ca_bundles=parsed_args.ca_bundles,
-                credentials_file=parsed_args.registry_credentials,
-                progress=progress)
+            if parsed_args.source_daemon is not None:
+                results = self._from_daemon(parsed_args, progress)
+            else:
+                from tripleo_containers.copy import upload
+                results, _ = common.run(
+                    upload.upload, parsed_args.config_files, jobs=parsed_args.jobs,
+                    dry_run=parsed_args.dry_run, progress=progress,
+                    timeout=parsed_args.timeout, **common.registry_kwargs(parsed_args))
         finally:
             progress.finish()
         if parsed_args.dry_run:
@@ -147,6 +147,19 @@ class Upload(command.Lister):
         rows = [(r.source, r.destination, r.status, r.digest or "", r.bytes_moved)
                 for r in results]
         return columns, rows
+
+    @staticmethod
+    def _from_daemon(parsed_args, progress):
+        # No plan phase: the daemon gives layer digests only per image.
+        if parsed_args.dry_run:
+            raise osc_exc.CommandError(
+                "--dry-run plans registry-to-registry copies only; it cannot be "
+                "combined with --source-daemon")
+        from tripleo_containers.build import daemon
+        return common.run(
+            daemon.upload, parsed_args.config_files,
+            daemon_url=parsed_args.source_daemon or None, on_result=progress.image_done,
+            timeout=parsed_args.timeout, **common.registry_kwargs(parsed_args))
 
     def run(self, parsed_args):
         self._failure = None
