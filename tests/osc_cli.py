@@ -18,3 +18,13 @@ def openstack(*args, cwd=None, env=None, timeout=300, check=False, input=None):
         raise AssertionError("openstack %s failed (%d):\n%s\n%s" % (
             " ".join(map(str, args)), proc.returncode, proc.stdout, proc.stderr))
     return proc
+
+
+def standalone(*args, env=None, timeout=300):
+    """Run the `tripleo-containers` console script (no openstackclient)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    script = os.path.join(os.path.dirname(sys.executable), "tripleo-containers")
+    return subprocess.run([script] + [str(a) for a in args], env=full_env,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)

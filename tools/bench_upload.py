@@ -7,6 +7,8 @@ registry, then for each tool copies it into a fresh, empty destination
 registry and runs it again on the populated destination:
 
 * ours:        openstack overcloud container image upload --config-file F
+* ours-standalone: tripleo-containers image upload --config-file F (the same
+  command class in the package's own console script, without openstackclient)
 * skopeo sync: one `skopeo sync --src yaml` over all 60 images
 * skopeo copy: one `skopeo copy` per image, in sequence
 * ours-library: the library call alone (no `openstack` start-up), timed
@@ -91,6 +93,13 @@ def run_ours(src, dst, seeded, workdir, jobs):
                   "--config-file", path, "--jobs", str(jobs), "-f", "value"])
 
 
+def run_ours_standalone(src, dst, seeded, workdir, jobs):
+    path = images_file(src, dst, seeded, workdir)
+    script = os.path.join(os.path.dirname(sys.executable), "tripleo-containers")
+    return timed([script, "image", "upload", "--config-file", path,
+                  "--jobs", str(jobs), "-f", "value"])
+
+
 def run_ours_library(src, dst, seeded, workdir, jobs):
     """The same copy without the `openstack` CLI start-up (~1.5 s of
     importing openstackclient here): tripleo_containers.copy.upload in a
@@ -136,7 +145,7 @@ def main():
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--sizes", default="bench")
     parser.add_argument("--jobs", type=int, default=4)
-    parser.add_argument("--tools", default="ours,ours-library,skopeo-sync,skopeo-copy")
+    parser.add_argument("--tools", default="ours,ours-standalone,ours-library,skopeo-sync,skopeo-copy")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (median reported)")
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
@@ -171,6 +180,8 @@ def main():
             len(seeded.images), len(seeded.blobs), seeded.unique_bytes / 2.0 ** 20),
             flush=True)
         runners = {"ours": lambda d: run_ours(src, d, seeded, workdir, args.jobs),
+                   "ours-standalone": lambda d: run_ours_standalone(src, d, seeded,
+                                                                    workdir, args.jobs),
                    "ours-library": lambda d: run_ours_library(src, d, seeded, workdir,
                                                               args.jobs),
                    "skopeo-sync": lambda d: run_sync(src, d, seeded, workdir),

@@ -63,3 +63,34 @@ def test_data_is_found_where_the_package_is_installed():
     for name in ("overcloud_containers.yaml.j2", "overcloud_containers_defaults.yaml"):
         assert os.path.isfile(os.path.join(found, name))
     assert os.path.isfile(data.path("heat-templates", "roles_data.yaml"))
+
+
+def test_standalone_script_runs_the_same_commands(tmp_path):
+    from osc_cli import standalone
+    out = tmp_path / "e.yaml"
+    proc = standalone("image", "prepare", "--include", "keystone:",
+                      "--push-destination", "192.168.24.1:8787", "--output-env-file", out,
+                      "-f", "value")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [
+        "docker.io/tripleopike/centos-binary-keystone:current-tripleo", "192.168.24.1:8787"]
+    assert "DockerKeystoneImage: 192.168.24.1:8787/" in out.read_text()
+    bad = standalone("image", "prepare", "--set", "colour=red")
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "--set: unknown key 'colour'; known keys: ceph_image, ceph_namespace, ceph_tag, "
+        "name_prefix, name_suffix, namespace, neutron_driver, tag"]
+    helptext = standalone("help").stdout
+    for command in ("image prepare", "image upload", "environment validate",
+                    "registry start", "image show"):
+        assert command in helptext
+
+
+def test_standalone_script_imports_no_openstackclient():
+    code = ("import sys; from tripleo_containers import cli; "
+            "cli.TripleoContainers().command_manager.find_command(['image', 'prepare']); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('openstackclient', 'openstack', 'keystoneauth1') + %r))" % (HEAVY,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd="/").stdout.strip()
+    assert out == "[]"
