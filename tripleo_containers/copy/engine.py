@@ -79,6 +79,9 @@ class Progress(object):
     """Callbacks from the engine; the command draws a bar or logs. Called
     from worker threads, so implementations must be thread-safe."""
 
+    def starting(self, images):
+        """Called once, before any image_done, with the number of images."""
+
     def planned(self, plan):
         pass
 

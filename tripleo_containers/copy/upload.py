@@ -60,6 +60,7 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
     registry_client = make_client(insecure, ca_bundles, credentials_file,
                                   timeout=timeout)
     progress = progress or engine.Progress()
+    progress.starting(len(items))
     for item in items:
         if not isinstance(item, engine.CopyJob):
             progress.image_done(item)

@@ -31,9 +31,13 @@ class _Progress(object):
         self.last_draw = 0.0
         self.started = time.monotonic()
 
+    def starting(self, images):
+        with self.lock:
+            self.total_images = images
+
     def planned(self, plan):
         with self.lock:
-            self.total_images = plan.images
+            self.total_images = max(self.total_images, plan.images)
             self.total_bytes = plan.bytes_to_move
             if not self.tty:
                 self._line("plan: %d images (%d already present), %d unique blobs, "
