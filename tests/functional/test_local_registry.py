@@ -153,6 +153,11 @@ def test_start_errors_are_one_clear_line(tmp_path, plain_registry):
         local.start(plain_registry.address, state_dir=str(tmp_path / "b"))
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate\n")
+    with pytest.raises(local.LocalRegistryError, match="bad.pem: not a PEM file"):
+        local.start("127.0.0.1:0", state_dir=str(tmp_path / "c0"), tls_cert=str(bad),
+                    tls_key=str(bad))
+    # PEM-shaped but not a certificate: the registry itself refuses it
+    bad.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
     with pytest.raises(local.RegistryStartFailed, match="exited with code") as exc:
         local.start("127.0.0.1:0", state_dir=str(tmp_path / "c"), tls_cert=str(bad),
                     tls_key=str(bad))

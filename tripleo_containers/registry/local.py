@@ -590,6 +590,34 @@ def _probe(url, ca_cert, timeout=1.0):
         return False
 
 
+_PEM = re.compile(r"^-----BEGIN [A-Z0-9 ]+-----$", re.M)
+# distribution's htpasswd accepts bcrypt entries only
+_HTPASSWD_LINE = re.compile(r"^[^:\s]+:\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}$")
+
+
+def check_input_file(path, what):
+    """Refuse a TLS or htpasswd file the registry would choke on or, worse,
+    accept and serve with (an empty htpasswd locks everybody out): one
+    line naming the file, before anything starts."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(1 << 20)
+    except OSError as e:
+        raise LocalRegistryError("%s %s: cannot read it (%s)" % (what, path, e.strerror or e))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if what == "htpasswd file":
+        entries = [l for l in (text or "").splitlines() if l.strip() and not l.startswith("#")]
+        if text is None or not entries or not all(_HTPASSWD_LINE.match(l) for l in entries):
+            raise LocalRegistryError(
+                "htpasswd file %s: expected user:bcrypt-hash lines; create it with "
+                "'htpasswd -cB %s USER'" % (path, path))
+    elif text is None or not _PEM.search(text):
+        raise LocalRegistryError("%s %s: not a PEM file (-----BEGIN ...-----)" % (what, path))
+
+
 def start(address=DEFAULT_ADDRESS, storage_dir=None, state_dir=None,
           tls_cert=None, tls_key=None, ca_cert=None, htpasswd=None,
           mirror_url=None, mirror_username=None, mirror_password=None,
@@ -623,8 +651,8 @@ def start(address=DEFAULT_ADDRESS, storage_dir=None, state_dir=None,
         raise LocalRegistryError("a mirror password needs a mirror username")
     for path, what in ((tls_cert, "TLS certificate"), (tls_key, "TLS key"),
                        (htpasswd, "htpasswd file")):
-        if path and not os.path.isfile(path):
-            raise LocalRegistryError("%s %s does not exist" % (what, path))
+        if path:
+            check_input_file(path, what)
 
     try:
         state_dir = os.path.abspath(state_dir or tempfile.mkdtemp(prefix="registry-"))

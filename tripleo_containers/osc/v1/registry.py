@@ -28,11 +28,19 @@ def _add_state_dir(parser):
 
 def _read_secret_file(path, option):
     try:
-        with open(path) as f:
-            return f.read().rstrip("\r\n")
+        with open(path, "rb") as f:
+            raw = f.read(64 << 10)
     except OSError as e:
         raise osc_exc.CommandError("%s %s: cannot read it (%s)"
                                    % (option, path, e.strerror or e))
+    try:
+        secret = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        secret = None
+    if not secret or "\0" in secret:
+        raise osc_exc.CommandError(
+            "%s %s: expected the password as one line of text" % (option, path))
+    return secret
 
 
 def node_settings(address, tls):
