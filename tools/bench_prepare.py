@@ -46,6 +46,9 @@ def main():
          wall([args.openstack, "overcloud", "container", "image", "prepare", "--help"],
               args.runs)),
         ("prepare, full catalog, service filter, both files", wall(prepare, args.runs)),
+        ("tripleo-containers image prepare (same arguments)",
+         wall([os.path.join(os.path.dirname(args.openstack), "tripleo-containers"),
+               "image"] + prepare[4:], args.runs)),
     ]
     code = ("import time; t=time.perf_counter();"
             "from tripleo_containers.prepare import core, output;"

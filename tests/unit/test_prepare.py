@@ -240,3 +240,24 @@ def test_kolla_globals_refuse_mixed_strategies(tmp_path):
                         "  - set: {tag: a}\n  - set: {tag: b}\n    includes: [nova]\n")
     with pytest.raises(exceptions.InputError, match="use 2"):
         output.kolla_globals(run(env_files=[cip]))
+
+
+def test_merge_agrees_with_heatclient():
+    import copy
+    from heatclient.common import template_utils
+    layers = [
+        {"resource_registry": {"OS::A": "/a.yaml", "OS::B": "/b.yaml"},
+         "parameter_defaults": {"ComputeCount": 1, "Nested": {"x": 1, "y": [1]}}},
+        {"resource_registry": {"OS::B": "OS::Heat::None"},
+         "parameter_defaults": {"ComputeCount": 0, "Nested": {"y": [2], "z": None},
+                                "ControllerServices": ["OS::X"]}},
+        {"parameter_defaults": {"Nested": None, "ComputeCount": None}},
+    ]
+    ours, theirs = {}, {}
+    for layer in layers:
+        environments.merge(ours, copy.deepcopy(layer))
+        template_utils.deep_update(theirs, copy.deepcopy(layer))
+        assert ours == theirs
+    # where heatclient would raise TypeError, a mapping replaces the list
+    environments.merge(ours, {"parameter_defaults": {"ControllerServices": {"a": 1}}})
+    assert ours["parameter_defaults"]["ControllerServices"] == {"a": 1}

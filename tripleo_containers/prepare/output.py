@@ -31,11 +31,11 @@ def env_file(result, command_line, now=None):
 
 def warn_floating(params):
     """Log a warning when unpinned image parameters use moving tags."""
-    from tripleo_containers.registry import ops, reference
+    from tripleo_containers.registry import reference
     floating = {}
     for name, value in params.items():
         ref = reference.parse(value)
-        if not ref.digest and ops.is_floating(ref.tag):
+        if not ref.digest and reference.is_floating(ref.tag):
             floating.setdefault(ref.tag or "latest", []).append(name)
     if floating:
         LOG.warning(

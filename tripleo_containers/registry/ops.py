@@ -22,10 +22,8 @@ LOG = logging.getLogger(__name__)
 DEFAULT_PLATFORM = "linux/amd64"
 # Repositories per prefetched token: keeps the token URL short (~3 KB).
 TOKEN_SCOPES = 50
-# Tags that name a moving target rather than a build.  A tag without any
-# digit (current-tripleo, pike, stable) is taken as moving too.
-FLOATING_TAGS = frozenset(("latest", "current-tripleo", "current-tripleo-rdo",
-                           "tripleo-ci-testing", "current", "stable", "master"))
+FLOATING_TAGS = reference.FLOATING_TAGS
+is_floating = reference.is_floating
 
 
 class LabelError(exceptions.InputError):
@@ -47,10 +45,6 @@ def parse_ref(text, what="image"):
         return reference.parse(text)
     except reference.InvalidReference as exc:
         raise exceptions.InputError("%s: %s" % (what, exc))
-
-
-def is_floating(tag):
-    return not tag or tag in FLOATING_TAGS or not re.search(r"[0-9]", tag)
 
 
 def _pool(jobs, count):

@@ -170,3 +170,14 @@ def push_target(imagename, push_destination):
     both must use this one rule.
     """
     return parse(imagename).with_registry(push_destination)
+
+
+# Tags that name a moving target rather than a build.  A tag without any
+# digit (current-tripleo, pike, stable) is taken as moving too.
+FLOATING_TAGS = frozenset(("latest", "current-tripleo", "current-tripleo-rdo",
+                           "tripleo-ci-testing", "current", "stable", "master"))
+
+
+def is_floating(tag):
+    """True when ``tag`` may point at another image tomorrow."""
+    return not tag or tag in FLOATING_TAGS or not re.search(r"[0-9]", tag)
