@@ -14,10 +14,12 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=${DEMO_OUTPUT:-$ROOT/demo-output}
 tools/install-deps.sh
-[ -x .venv/bin/openstack ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check .
-OS=$ROOT/.venv/bin/openstack
 rm -rf "$OUT" && mkdir -p "$OUT"
+[ -x .venv/bin/openstack ] || python3 -m venv .venv
+# pip's own chatter goes to a log; it is shown only when the install fails
+.venv/bin/pip install -q --disable-pip-version-check . > "$OUT/pip-install.log" 2>&1 \
+    || { cat "$OUT/pip-install.log"; exit 1; }
+OS=$ROOT/.venv/bin/openstack
 
 free_port() {
     .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
