@@ -7,9 +7,11 @@ The order of work is what makes this fast and safe:
 2. plan across ALL images: per destination registry, which blobs each
    destination repository lacks (one HEAD per repository/blob pair);
 3. upload each missing unique blob once per destination registry (biggest
-   first, ``jobs`` at a time: destination ingest is the bottleneck), and as
-   soon as it has committed mount it into every other repository that needs
-   it (a mount costs about what a HEAD does);
+   first, ``jobs`` at a time: destination ingest is the bottleneck; blobs of
+   2 MiB or less join the metadata pool once the first big one is in, since
+   they cost round trips, not bandwidth), and as soon as it has committed
+   mount it into every other repository that needs it (a mount costs about
+   what a HEAD does);
 4. push an image's manifests (list children by digest, then the tag) as soon
    as its own blobs are all in its repository.
 
@@ -29,6 +31,8 @@ COPIED = "copied"
 PRESENT = "already present"
 FAILED = "failed"
 WOULD_COPY = "would copy"
+# Uploads up to this size run on the metadata pool (see _execute).
+SMALL_BLOB = 2 * 1024 * 1024
 
 
 class CopyJob(object):
@@ -339,8 +343,19 @@ class Engine(object):
         # Biggest first: the long transfers start at once and the small ones
         # fill the gaps at the end instead of one big blob finishing last.
         uploads.sort(key=lambda u: -u[0])
-        for size, digest, entry in uploads:
-            tracker.submit(self.upload, self._upload, entry, digest,
+        # Small blobs (configs, thin layers) cost latency, not bandwidth:
+        # queued behind the big layers on the upload pool they kept the
+        # cores half idle at the end of a run, with every manifest waiting
+        # for its config. They run on the metadata pool instead, released
+        # when the first big upload is done so that the biggest blobs still
+        # start (and land) first.
+        small = [u for i, u in enumerate(uploads)
+                 if i >= self.jobs and u[0] <= SMALL_BLOB]
+        self._small = small
+        big = [u for i, u in enumerate(uploads)
+               if i < self.jobs or u[0] > SMALL_BLOB]
+        for size, digest, entry in big:
+            tracker.submit(self.upload, self._upload_then_release, entry, digest,
                            entry["missing"][0], None, entry["missing"][1:])
         tracker.wait()
         for image in work:
@@ -385,6 +400,16 @@ class Engine(object):
                     break
                 self.sleep(self.retry_delay * (2 ** attempt))
         self._blob_failed(dst.api_host, digest, [repo] + list(then_mount), last)
+
+    def _upload_then_release(self, entry, digest, repo, location, then_mount):
+        try:
+            self._upload(entry, digest, repo, location, then_mount)
+        finally:
+            with self._lock:
+                small, self._small = self._small, []
+            for size, digest, entry in small:
+                self._tracker.submit(self.meta, self._upload, entry, digest,
+                                     entry["missing"][0], None, entry["missing"][1:])
 
     def _wanted(self, dst, digest, then_mount):
         """False when every image needing this blob here already failed."""
