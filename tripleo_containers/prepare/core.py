@@ -106,9 +106,14 @@ class Strategy(object):
         self.origin = origin
 
     def keeps(self, imagename):
-        if self.includes and not any(p.search(imagename) for p in self.includes):
-            return False
-        return not any(p.search(imagename) for p in self.excludes)
+        return _selected(imagename, self.includes, self.excludes)
+
+
+def _selected(imagename, includes, excludes):
+    """Kept by include/exclude regexes: matches an include (if any), no exclude."""
+    if includes and not any(p.search(imagename) for p in includes):
+        return False
+    return not any(p.search(imagename) for p in excludes)
 
 
 def _strategies(raw, request, catalog):
@@ -194,9 +199,7 @@ def prepare(request):
             name = entry["imagename"]
             if wanted is not None and not wanted.intersection(entry["services"]):
                 continue
-            if includes and not any(p.search(name) for p in includes):
-                continue
-            if any(p.search(name) for p in excludes) or not strategy.keeps(name):
+            if not (_selected(name, includes, excludes) and strategy.keeps(name)):
                 continue
             images.pop(name, None)  # re-insert: later strategies win
             images[name] = push
