@@ -12,7 +12,6 @@ from tripleo_containers.validate import templates
 
 def _parse_environments(files):
     """Parse each file, report the ones deploy would refuse, merge the rest."""
-    from heatclient.common import template_utils
     merged, out = {}, []
     for path in files:
         try:
@@ -30,7 +29,7 @@ def _parse_environments(files):
                 out.append(findings.error(
                     "registry-path", path,
                     "resource_registry names %s, which does not exist" % target))
-        template_utils.deep_update(merged, env)
+        environments.merge(merged, env)
     return merged, out
 
 
