@@ -101,3 +101,48 @@ def test_authorization_never_sent_to_redirect_host(plain_registry, registry_fact
             assert secret not in text
     finally:
         gw.stop()
+
+
+def test_upload_through_an_http_proxy(plain_registry, tls_auth_registry, request_counter,
+                                      skopeo, tmp_path):
+    """http_proxy/https_proxy are honoured like curl and requests do: plain
+    HTTP as absolute-URI requests, HTTPS tunnelled with CONNECT (so TLS is
+    still verified against the registry and its credentials never reach the
+    proxy in clear), NO_PROXY excluded."""
+    from http_proxy import ForwardProxy
+    src, dst = plain_registry, tls_auth_registry
+    seeded = images.seed_kolla_set(src.url, "tripleo", "centos-binary-", "t1",
+                                   images=["keystone", "glance-api"], sizes="tiny")
+    path = tmp_path / "images.yaml"
+    with open(path, "w") as f:
+        yaml.safe_dump({"container_images": [
+            {"imagename": img.reference, "push_destination": dst.address}
+            for img in seeded.images.values()], "insecure_registries": [src.address]}, f)
+    creds = creds_file(tmp_path / "c.yaml", {dst.address: (dst.username, dst.password)})
+    proxy = ForwardProxy()
+    try:
+        env = {"http_proxy": "http://" + proxy.address, "https_proxy": "http://" + proxy.address,
+               "no_proxy": "", "NO_PROXY": ""}
+        proc = openstack("overcloud", "container", "image", "upload", "--config-file", path,
+                         "--ca-bundle", "%s=%s" % (dst.address, dst.ca_cert),
+                         "--registry-credentials", creds, env=env)
+        assert proc.returncode == 0, proc.stderr
+        plain = [target for method, target, _ in proxy.seen() if method != "CONNECT"]
+        tunnels = [target for method, target, _ in proxy.seen("CONNECT")]
+        assert plain and all(t.startswith("http://%s/v2/" % src.address) for t in plain)
+        assert tunnels and set(tunnels) == {dst.address}
+        assert not any(PASSWORD in str(h) or dst.password in str(h)
+                       for _, _, h in proxy.seen())
+        for img in seeded.images.values():
+            assert skopeo.inspect(dst, img.repository + ":t1")["Digest"] == img.digest
+        # the same upload with the destination in NO_PROXY: nothing tunnelled
+        del proxy.requests[:]
+        env["no_proxy"] = env["NO_PROXY"] = dst.address.split(":")[0]
+        counter = request_counter(dst)
+        proc = openstack("overcloud", "container", "image", "upload", "--config-file", path,
+                         "--ca-bundle", "%s=%s" % (dst.address, dst.ca_cert),
+                         "--registry-credentials", creds, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert proxy.seen("CONNECT") == [] and counter.count(route="manifest") == 2
+    finally:
+        proxy.close()

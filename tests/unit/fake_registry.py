@@ -33,6 +33,7 @@ class Req(object):
         self.query = query
         self.headers = headers
         self.body = body
+        self.client_port = None  # the client's TCP port: one per connection
 
     def __repr__(self):
         return "%s %s" % (self.method, self.path)
@@ -77,6 +78,7 @@ class FakeRegistry(object):
                 body = self.rfile.read(length) if length else b""
                 req = Req(self.command, parts.path, query, dict(self.headers.items()), body,
                           query_all)
+                req.client_port = self.client_address[1]
                 with fake.lock:
                     fake.log.append(req)
                 answer = None

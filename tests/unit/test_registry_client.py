@@ -371,12 +371,12 @@ def test_verify_passed_per_request(monkeypatch, fake):
     seen = []
     tr = transport.Transport(insecure=[fake.address], ca_bundles={fake.address: "/ca.pem"},
                              default_verify="/default.pem")
-    orig = tr.session.request
+    orig = tr.pools.pool
 
-    def spy(*a, **kw):
-        seen.append(kw.get("verify"))
-        return orig(*a, **kw)
-    monkeypatch.setattr(tr.session, "request", spy)
+    def spy(scheme, host, port, verify):
+        seen.append(verify)
+        return orig(scheme, host, port, verify)
+    monkeypatch.setattr(tr.pools, "pool", spy)
     tr.request("GET", fake.address, "/v2/")
     assert seen and set(seen) == {"/ca.pem"}
     assert tr.verify_for("https://other:1/v2/") == "/default.pem"

@@ -156,9 +156,7 @@ class VerifiedStream(object):
         seen = 0
         pending = None
         try:
-            for chunk in self.resp.iter_content(self.chunk):
-                if not chunk:
-                    continue
+            for chunk in self._chunks():
                 seen += len(chunk)
                 if seen > self.size:
                     raise errors.DigestMismatch(
@@ -178,6 +176,23 @@ class VerifiedStream(object):
                 yield self._count(pending)
         finally:
             self.resp.close()
+
+    def _chunks(self):
+        # A source fault surfaces typed and naming the source, not as a
+        # failure of the destination PUT this stream is the body of.
+        chunks = self.resp.iter_content(self.chunk)
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except transport_mod.connections.NETWORK_ERRORS as exc:
+                raise errors.Interrupted(
+                    "connection to the source broke after %d bytes of blob %s (%s)"
+                    % (self.sent, self.digest, transport_mod._short(exc)),
+                    method="GET", url=self.resp.url)
+            if chunk:
+                yield chunk
 
     def _count(self, chunk):
         self.sent += len(chunk)

@@ -141,7 +141,7 @@ def error_for(resp, method=None, url=None, registry=None,
 
     ``what`` names the object (e.g. ``manifest ns/x:t``) for a 404.
     """
-    method = method or resp.request.method
+    method = method or resp.method
     url = url or resp.url
     status = resp.status_code
     code, message = _error_body(resp)

@@ -7,13 +7,13 @@ The client above never sees a 401 or a retry. What this owns:
   and never silently downgraded;
 * Basic and Bearer (a token is reused for any request its scope set covers
   until shortly before it expires, re-fetched once on a 401);
-* redirects followed here, not by requests, so an Authorization header never
-  reaches another host (distribution may redirect blob GETs to storage);
+* redirects followed here, so an Authorization header never reaches
+  another host (distribution may redirect blob GETs to storage);
 * retries of 408/429/5xx and connection errors with bounded exponential
   backoff honouring Retry-After; streamed uploads are not retried here (their
   body is gone) but as a whole by the caller;
-* ``verify=`` on every request, because requests ignores Session.verify
-  when REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE are set.
+* TLS verified unless a registry is marked insecure, with a CA bundle per
+  registry; connections, proxies and TLS settings live in ``connections``.
 """
 import base64
 import json
@@ -24,9 +24,7 @@ import threading
 import time
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-
+from tripleo_containers.registry import connections
 from tripleo_containers.registry import credentials
 from tripleo_containers.registry import errors
 
@@ -83,7 +81,7 @@ def read_bounded(resp, limit=MAX_SMALL_BODY, what="response"):
     if length and length.isdigit() and int(length) > limit:
         resp.close()
         raise errors.TooLarge("%s of %s bytes exceeds the %d byte limit" % (
-            what, length, limit), method=resp.request.method, url=resp.url)
+            what, length, limit), method=resp.method, url=resp.url)
     chunks, total = [], 0
     try:
         for chunk in resp.iter_content(65536):
@@ -91,17 +89,15 @@ def read_bounded(resp, limit=MAX_SMALL_BODY, what="response"):
             if total > limit:
                 resp.close()
                 raise errors.TooLarge("%s exceeds the %d byte limit" % (what, limit),
-                                      method=resp.request.method, url=resp.url)
+                                      method=resp.method, url=resp.url)
             chunks.append(chunk)
-    except (requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ConnectionError,
-            requests.exceptions.Timeout) as exc:
+    except connections.NETWORK_ERRORS as exc:
         # A body cut short is a network fault like a reset: typed, so the
-        # caller can retry the whole request, and without requests' repr.
+        # caller can retry the whole request, and without urllib3's repr.
         resp.close()
         raise errors.Interrupted(
             "connection broke after %d bytes of the %s (%s)" % (
-                total, what, _short(exc)), method=resp.request.method, url=resp.url)
+                total, what, _short(exc)), method=resp.method, url=resp.url)
     return b"".join(chunks)
 
 
@@ -121,7 +117,7 @@ class Transport(object):
     def __init__(self, keychain=None, insecure=(), ca_bundles=None,
                  default_verify=True, retries=4, backoff=0.5, max_backoff=8.0,
                  timeout=(15, 60), pool_size=64, sleep=time.sleep,
-                 user_agent="tripleo-containers"):
+                 user_agent="tripleo-containers", environ=None):
         self.keychain = keychain or credentials.ANONYMOUS
         self.insecure = set(insecure or ())
         self.ca_bundles = dict(ca_bundles or {})
@@ -134,20 +130,14 @@ class Transport(object):
         self._states = {}
         self._states_lock = threading.Lock()
         self._secret_tokens = set()
-        self.session = requests.Session()
-        # A no-op auth keeps requests from adding ~/.netrc credentials,
-        # which it would also send to redirect targets.
-        self.session.auth = lambda r: r
-        self.session.headers["User-Agent"] = user_agent
-        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size,
-                              max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.user_agent = user_agent
+        self.pools = connections.Pools(maxsize=pool_size, environ=environ)
+        self._timeout = connections.urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
     # -- helpers -----------------------------------------------------------
 
     def close(self):
-        self.session.close()
+        self.pools.close()
 
     def _state(self, registry):
         with self._states_lock:
@@ -186,24 +176,50 @@ class Transport(object):
 
     # -- the raw send with retries and redirects ----------------------------
 
+    def _open(self, method, url, headers, data, stream):
+        """One HTTP exchange; a non-streamed body is read (bounded) here so
+        that its connection goes back to the pool at once."""
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        port = parts.port or (443 if scheme == "https" else 80)
+        pool = self.pools.pool(scheme, parts.hostname, port, self.verify_for(url))
+        hdrs = {"User-Agent": self.user_agent}
+        hdrs.update(headers)
+        if pool.proxy is not None and scheme == "http":
+            target = url  # a forward proxy takes the absolute URL
+            hdrs.update(pool.proxy_headers or {})
+        else:
+            target = parts.path + ("?" + parts.query if parts.query else "")
+        raw = pool.urlopen(method, target or "/", body=data, headers=hdrs,
+                           retries=False, redirect=False, assert_same_host=False,
+                           timeout=self._timeout, preload_content=False,
+                           decode_content=False, release_conn=False)
+        resp = connections.Response(raw, method, url)
+        if not stream:  # HEAD too: its (empty) read frees the connection
+            try:
+                resp.preload(MAX_SMALL_BODY)
+            except BaseException:
+                resp.close()
+                raise
+        return resp
+
     def _send(self, method, url, headers, data, stream, retry, registry):
         """One logical request: retries, TLS/connection errors typed."""
         attempt = 0
         while True:
             try:
-                resp = self.session.request(
-                    method, url, headers=headers, data=data, stream=stream,
-                    allow_redirects=False, timeout=self.timeout,
-                    verify=self.verify_for(url))
-            except requests.exceptions.SSLError as exc:
+                resp = self._open(method, url, headers, data, stream)
+            except connections.SSL_ERRORS as exc:
                 raise errors.TLSFailure(
                     "TLS verification failed for %s (%s); give its CA with "
                     "--ca-bundle %s=FILE, or if it serves plain HTTP mark it "
                     "with --insecure-registry %s" % (
                         urlsplit(url).netloc, _short(exc), registry, registry),
                     method=method, url=url)
-            except (requests.exceptions.ConnectionError,
-                    requests.exceptions.Timeout) as exc:
+            except connections.ProxyUnsupported as exc:
+                raise errors.Unreachable("cannot reach %s: %s" % (registry, exc),
+                                         method=method, url=url)
+            except connections.NETWORK_ERRORS as exc:
                 if retry and attempt < self.retries:
                     LOG.debug("%s %s: %s, retrying", method,
                               errors.redact_url(url), _short(exc))
@@ -238,7 +254,7 @@ class Transport(object):
                 raise state.error
             url = self.base_url(registry) + "/v2/"
             try:
-                resp = self._send("GET", url, {}, None, True, True, registry)
+                resp = self._send("GET", url, {}, None, False, True, registry)
             except errors.RegistryError as exc:
                 state.error = exc
                 raise
@@ -404,20 +420,9 @@ def scopes_cover(granted, wanted):
 
 
 def read_bounded_quiet(resp, limit=65536):
-    """Load at most ``limit`` bytes of an error body into resp._content."""
-    try:
-        data = b""
-        for chunk in resp.iter_content(8192):
-            data += chunk
-            if len(data) >= limit:
-                break
-        resp._content = data[:limit]
-        resp._content_consumed = True
-    except Exception:  # an error body that breaks is not worth a traceback
-        resp._content = b""
-        resp._content_consumed = True
-    finally:
-        resp.close()
+    """Load at most ``limit`` bytes of an error body (``resp.content``) and
+    close the response; never raises."""
+    resp.read_quiet(limit)
 
 
 def _basic(cred):

@@ -1,0 +1,129 @@
+"""Proxies, TLS settings and connection reuse of the transport's HTTP layer."""
+import base64
+
+import pytest
+
+from fake_registry import FakeRegistry
+from http_proxy import ForwardProxy
+from tripleo_containers.registry import client as client_mod
+from tripleo_containers.registry import connections, errors, reference, transport
+
+
+@pytest.fixture
+def fake():
+    reg = FakeRegistry()
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def proxy():
+    p = ForwardProxy()
+    yield p
+    p.close()
+
+
+def _header(headers, name):
+    found = [v for k, v in headers.items() if k.lower() == name.lower()]
+    return found[0] if found else None
+
+
+def client_for(reg, environ):
+    tr = transport.Transport(insecure=[reg.address], retries=0, timeout=(5, 10),
+                             environ=environ)
+    return client_mod.Client(tr)
+
+
+@pytest.mark.parametrize("environ, url, expected", [
+    ({"http_proxy": "http://p:3128"}, "http://reg.example:5000", "http://p:3128"),
+    ({"HTTPS_PROXY": "http://p:3128"}, "https://reg.example", "http://p:3128"),
+    ({"https_proxy": "http://low:1", "HTTPS_PROXY": "http://up:1"}, "https://r", "http://low:1"),
+    ({"all_proxy": "http://all:1"}, "https://r", "http://all:1"),
+    ({"http_proxy": "http://p:1"}, "https://r", None),
+    ({"https_proxy": "http://p:1", "no_proxy": "example.com"}, "https://reg.example.com", None),
+    ({"https_proxy": "http://p:1", "no_proxy": ".example.com"}, "https://reg.example.com", None),
+    ({"https_proxy": "http://p:1", "no_proxy": "example.com"}, "https://badexample.com",
+     "http://p:1"),
+    ({"https_proxy": "http://p:1", "NO_PROXY": "r:8787"}, "https://r:8787", None),
+    ({"https_proxy": "http://p:1", "no_proxy": "r:8787"}, "https://r:443", "http://p:1"),
+    ({"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "https://10.1.2.3:8787", None),
+    ({"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "https://11.1.2.3", "http://p:1"),
+    ({"https_proxy": "http://p:1", "no_proxy": "a, *"}, "https://anything", None),
+])
+def test_proxy_for_follows_the_usual_environment_rules(environ, url, expected):
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    assert connections.proxy_for(parts.scheme, parts.hostname, port, environ) == expected
+
+
+def test_tls_settings(tmp_path, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert connections.tls_kwargs(False)["cert_reqs"] == "CERT_NONE"
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    assert connections.tls_kwargs(str(bundle)) == {"cert_reqs": "CERT_REQUIRED",
+                                                   "ca_certs": str(bundle)}
+    assert connections.tls_kwargs(str(tmp_path)) == {"cert_reqs": "CERT_REQUIRED",
+                                                     "ca_cert_dir": str(tmp_path)}
+    assert connections.tls_kwargs(True)["cert_reqs"] == "CERT_REQUIRED"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    assert connections.tls_kwargs(True)["ca_certs"] == str(bundle)
+
+
+def test_plain_registry_through_a_proxy_with_credentials(fake, proxy):
+    fake.add_image("ns/a", "t", [b"layer"])
+    environ = {"http_proxy": "http://puser:p%%40ss@%s" % proxy.address}
+    cl = client_for(fake, environ)
+    desc = cl.head_manifest(reference.parse(fake.address + "/ns/a:t"))
+    assert desc.digest
+    seen = proxy.seen()
+    assert [(m, t) for m, t, _ in seen] == [
+        ("GET", "http://%s/v2/" % fake.address),
+        ("HEAD", "http://%s/v2/ns/a/manifests/t" % fake.address)]
+    expected = "Basic " + base64.b64encode(b"puser:p@ss").decode()
+    assert all(_header(h, "Proxy-Authorization") == expected for _, _, h in seen)
+
+
+def test_dead_proxy_error_names_the_registry_not_the_password(fake):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cl = client_for(fake, {"http_proxy": "http://puser:hunter22@127.0.0.1:%d" % port})
+    with pytest.raises(errors.Unreachable) as exc:
+        cl.head_manifest(reference.parse(fake.address + "/ns/a:t"))
+    text = str(exc.value)
+    assert fake.address in text and "hunter22" not in text
+    assert fake.log == []
+
+
+def test_no_proxy_goes_direct(fake, proxy):
+    fake.add_image("ns/a", "t", [b"layer"])
+    environ = {"http_proxy": "http://" + proxy.address, "no_proxy": "localhost,127.0.0.1"}
+    cl = client_for(fake, environ)
+    assert cl.head_manifest(reference.parse(fake.address + "/ns/a:t")).digest
+    assert proxy.seen() == []
+    assert len(fake.log) == 2
+
+
+def test_unsupported_proxy_scheme_is_one_clear_error(fake):
+    cl = client_for(fake, {"http_proxy": "socks5://user:secret@127.0.0.1:1080"})
+    with pytest.raises(errors.Unreachable) as exc:
+        cl.head_manifest(reference.parse(fake.address + "/ns/a:t"))
+    text = str(exc.value)
+    assert "socks5" in text and "http:// or https:// proxy" in text
+    assert "secret" not in text
+
+
+def test_connections_are_reused(fake):
+    fake.add_image("ns/a", "t", [b"layer"])
+    cl = client_for(fake, {})
+    ref = reference.parse(fake.address + "/ns/a:t")
+    for _ in range(5):
+        cl.head_manifest(ref)
+        cl.get_manifest(ref)
+        cl.blob_exists(ref, "sha256:" + "0" * 64)
+    ports = set(r.client_port for r in fake.log)
+    assert len(fake.log) == 16 and len(ports) == 1
