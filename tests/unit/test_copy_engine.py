@@ -65,6 +65,10 @@ def test_each_unique_blob_uploaded_once_then_mounted_and_manifests_last(pair):
         assert dst.manifests[repo]["t"][0] == src.manifests[repo]["t"][0]
     # biggest blob first
     assert puts[0].query["digest"] == digest_of(BASE)
+    # the destination had no tag: each source manifest is read with one GET,
+    # without a HEAD before it
+    assert sorted(r for r in src.sequence() if "/manifests/" in r) == [
+        "GET /v2/ns/img%d/manifests/t" % i for i in range(3)]
 
 
 def test_rerun_is_one_manifest_head_per_image_at_destination(pair):

@@ -171,17 +171,26 @@ class Engine(object):
 
     def _read(self, image, dry_run):
         job = image.job
-        src = self.client.head_manifest(job.source)
-        if src is None:
-            raise errors.NotFound("image %s not found (no such repository or tag "
-                                  "at %s)" % (job.source, job.source.registry))
+        # The destination first: on a first run it has nothing, and the
+        # source manifest is then fetched with one GET (no HEAD before it).
+        # When it has the tag, a HEAD at the source (which registries such
+        # as Docker Hub do not count as a pull) decides whether to copy.
         dst = self.client.head_manifest(job.destination, push=not dry_run)
-        if src.digest and dst is not None and dst.digest == src.digest:
-            image.digest = src.digest
-            image.status = PRESENT
-            return
-        ref = job.source.with_digest(src.digest) if src.digest else job.source
-        top = self.client.get_manifest(ref)
+        ref = job.source
+        if dst is not None and dst.digest:
+            src = self.client.head_manifest(job.source)
+            if src is None:
+                raise self._not_found(job)
+            if src.digest == dst.digest:
+                image.digest = src.digest
+                image.status = PRESENT
+                return
+            if src.digest:
+                ref = job.source.with_digest(src.digest)
+        try:
+            top = self.client.get_manifest(ref)
+        except errors.NotFound:
+            raise self._not_found(job)
         image.digest = top.digest
         if dst is not None and dst.digest == top.digest:
             image.status = PRESENT
@@ -200,6 +209,11 @@ class Engine(object):
                     raise errors.UnsupportedManifest(
                         "image %s: blob %s has no size" % (job.source, blob.digest))
                 image.blobs[blob.digest] = blob.size
+
+    @staticmethod
+    def _not_found(job):
+        return errors.NotFound("image %s not found (no such repository or tag at %s)"
+                               % (job.source, job.source.registry))
 
     def _fail(self, image, exc):
         with self._lock:
