@@ -71,13 +71,17 @@ INFRA_IMAGES = frozenset(
     "ovn-controller ovn-northd".split())
 
 # Compressed layer sizes in bytes by role.  "bench": 60 default images come
-# to ~300 MiB of unique blobs (roughly a tenth of a real Kolla set).
+# to ~300 MiB of unique blobs (roughly a tenth of a real Kolla set); "full":
+# layer sizes like a real CentOS Kolla build (base ~80 MiB, openstack-base
+# ~160 MiB, a project's common layer ~40 MiB, a service's own ~6 MiB).
 SIZE_PRESETS = {
     "tiny": {"base": 4096, "openstack-base": 2048, "project": 1024, "service": 512},
     "small": {"base": 256 << 10, "openstack-base": 128 << 10,
               "project": 64 << 10, "service": 16 << 10},
     "bench": {"base": 64 << 20, "openstack-base": 56 << 20,
               "project": 8 << 20, "service": 1536 << 10},
+    "full": {"base": 80 << 20, "openstack-base": 160 << 20,
+             "project": 40 << 20, "service": 6 << 20},
 }
 
 _EPOCH = "2026-01-01T00:00:00Z"
