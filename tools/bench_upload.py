@@ -19,10 +19,13 @@ Every registry is Debian's docker-registry (distribution 2.8) on 127.0.0.1
 with its own config and storage (tripleo_containers.registry.local).
 Reported per run: wall time, bytes committed into the destination (sum of
 the sizes of blobs whose upload PUT returned 201, from the access log) vs
-the set's unique bytes, requests at the destination by method/route, and
-the peak RSS of the tool process (GNU time %M).
+the set's unique bytes, requests at the destination by method/route, the
+peak RSS of the tool process (GNU time %M), and the CPU seconds (user +
+system) of the tool process and of the source and destination registries:
+on a small machine the registries' CPU, which every tool pays alike, sets
+the floor.
 
-Usage: python tools/bench_upload.py [--images 60] [--sizes bench] [--json OUT]
+Usage: python tools/bench_upload.py [--images 60] [--sizes bench|full] [--json OUT]
 """
 import argparse
 import collections
@@ -46,12 +49,26 @@ OPENSTACK = os.path.join(os.path.dirname(sys.executable), "openstack")
 SKOPEO_ENV = None
 
 
+CPU = {}  # CPU seconds (user + system) of the last tool run(s), summed
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
 def timed(argv, env=None):
-    """(wall seconds, peak RSS KiB, CompletedProcess) of one command."""
+    """(wall seconds, peak RSS KiB, CompletedProcess) of one command; its CPU
+    seconds are added to CPU["tool"]."""
     start = time.monotonic()
-    proc = subprocess.run(["/usr/bin/time", "-f", "PEAKRSS %M"] + argv, env=env,
+    proc = subprocess.run(["/usr/bin/time", "-f", "PEAKRSS %M CPU %U %S"] + argv, env=env,
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
     wall = time.monotonic() - start
+    cpu = re.findall(r"CPU ([0-9.]+) ([0-9.]+)", proc.stderr)
+    if cpu:
+        CPU["tool"] = CPU.get("tool", 0.0) + float(cpu[-1][0]) + float(cpu[-1][1])
     match = re.findall(r"PEAKRSS (\d+)", proc.stderr)
     if proc.returncode != 0:
         raise SystemExit("%s failed (%d):\n%s" % (" ".join(argv[:4]), proc.returncode,
@@ -195,18 +212,24 @@ def main():
                 dst = registry(name)
                 for phase in ("first", "rerun"):
                     mark = dst.log_mark()
+                    CPU.clear()
+                    before = cpu_seconds(src.pid), cpu_seconds(dst.pid)
                     wall, rss, _ = runners[tool](dst)
                     stats = dest_stats(dst, mark, seeded.blobs)
                     stats.update(wall_seconds=round(wall, 2),
-                                 peak_rss_mib=round(rss / 1024.0, 1))
+                                 peak_rss_mib=round(rss / 1024.0, 1),
+                                 cpu_tool=round(CPU.get("tool", 0.0), 2),
+                                 cpu_source_registry=round(cpu_seconds(src.pid) - before[0], 2),
+                                 cpu_dest_registry=round(cpu_seconds(dst.pid) - before[1], 2))
                     samples["%s/%s" % (tool, phase)].append(stats)
                     print("round %d %-12s %-5s %7.2f s  committed %7.1f MiB in %3d uploads  "
                           "%5d requests (%d manifest HEAD, %d manifest PUT)  "
-                          "peak RSS %6.1f MiB" % (
+                          "peak RSS %6.1f MiB  CPU s tool %.2f src %.2f dst %.2f" % (
                               rnd, tool, phase, wall, stats["bytes_committed"] / 2.0 ** 20,
                               stats["blob_uploads"], stats["requests"],
                               stats["manifest_heads"], stats["manifest_puts"],
-                              rss / 1024.0), flush=True)
+                              rss / 1024.0, stats["cpu_tool"], stats["cpu_source_registry"],
+                              stats["cpu_dest_registry"]), flush=True)
                 dst.stop()
                 shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
         for key, runs in samples.items():
@@ -214,16 +237,21 @@ def main():
             summary = dict(runs[0])
             summary.update(wall_seconds=walls[len(walls) // 2], wall_min=walls[0],
                            wall_max=walls[-1], runs=len(walls))
+            for k in ("cpu_tool", "cpu_source_registry", "cpu_dest_registry"):
+                values = sorted(r[k] for r in runs)
+                summary[k] = values[len(values) // 2]
             report[key] = summary
         print("\nmedian of %d rounds:" % args.repeat)
         for key, r in report.items():
             if key == "set":
                 continue
             print("%-20s %6.2f s (min %.2f, max %.2f)  %7.1f MiB committed  %5d requests  "
-                  "%3d manifest HEAD  %3d manifest PUT  peak RSS %.1f MiB" % (
+                  "%3d manifest HEAD  %3d manifest PUT  peak RSS %.1f MiB  "
+                  "CPU s tool %.2f src %.2f dst %.2f" % (
                       key, r["wall_seconds"], r["wall_min"], r["wall_max"],
                       r["bytes_committed"] / 2.0 ** 20, r["requests"], r["manifest_heads"],
-                      r["manifest_puts"], r["peak_rss_mib"]))
+                      r["manifest_puts"], r["peak_rss_mib"], r["cpu_tool"],
+                      r["cpu_source_registry"], r["cpu_dest_registry"]))
     finally:
         for reg in started:
             reg.stop()
