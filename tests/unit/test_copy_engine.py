@@ -213,3 +213,33 @@ def test_refused_mounts_fall_back_to_the_offered_upload_session(pair):
     for name in names:
         repo = name.split(":")[0]
         assert dst.manifests[repo]["t"] == src.manifests[repo]["t"]
+
+
+def test_many_jobs_get_enough_pooled_connections(pair, tmp_path, caplog):
+    """--jobs beyond urllib3's default pool: every thread keeps its
+    connection (no "Connection pool is full, discarding" warnings and no
+    connection churn)."""
+    import logging
+    import yaml
+    from tripleo_containers.copy import upload
+    src, dst = pair
+    names = []
+    for i in range(40):
+        src.add_image("ns/many%d" % i, "t", [b"own-%d" % i * 20000, b"x%d" % i])
+        names.append("ns/many%d:t" % i)
+    import time
+
+    def slow_put(req):  # keeps many uploads in flight at once
+        if req.method == "PUT" and "/blobs/uploads/" in req.path:
+            time.sleep(0.3)
+    dst.faults.append(slow_put)
+    path = tmp_path / "images.yaml"
+    path.write_text(yaml.safe_dump({
+        "container_images": [{"imagename": "%s/%s" % (src.address, n),
+                              "push_destination": dst.address} for n in names],
+        "insecure_registries": [src.address, dst.address]}))
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        results, plan = upload.upload([str(path)], jobs=80)
+    assert [r.status for r in results] == [engine.COPIED] * 40
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    assert len(set(r.client_port for r in dst.log)) <= 80 + engine.META_JOBS + 4

@@ -33,6 +33,8 @@ FAILED = "failed"
 WOULD_COPY = "would copy"
 # Uploads up to this size run on the metadata pool (see _execute).
 SMALL_BLOB = 2 * 1024 * 1024
+# Threads for manifests, HEADs, mounts, small uploads.
+META_JOBS = 16
 
 
 class CopyJob(object):
@@ -156,7 +158,7 @@ class _Tracker(object):
 
 
 class Engine(object):
-    def __init__(self, client, jobs=4, meta_jobs=16, upload_attempts=3,
+    def __init__(self, client, jobs=4, meta_jobs=META_JOBS, upload_attempts=3,
                  retry_delay=1.0, progress=None, sleep=time.sleep):
         self.client = client
         self.jobs = max(1, int(jobs))

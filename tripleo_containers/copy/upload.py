@@ -30,7 +30,7 @@ def parse_ca_bundles(values):
 
 
 def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
-                timeout=None):
+                timeout=None, concurrency=0):
     from tripleo_containers.registry import client
     from tripleo_containers.registry import credentials
     from tripleo_containers.registry import transport
@@ -39,6 +39,10 @@ def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
     extra = {}
     if timeout:
         extra["timeout"] = (min(15.0, timeout), timeout)
+    if concurrency:
+        # one pooled connection per thread that may talk to the same host,
+        # or urllib3 discards (and warns about) the surplus
+        extra["pool_size"] = max(64, concurrency)
     return client.Client(transport.Transport(
         keychain=keychain, insecure=insecure, ca_bundles=per_host,
         default_verify=default_verify, **extra))
@@ -58,7 +62,8 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
     copy_jobs = [i for i in items if isinstance(i, engine.CopyJob)]
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     registry_client = make_client(insecure, ca_bundles, credentials_file,
-                                  timeout=timeout)
+                                  timeout=timeout,
+                                  concurrency=jobs + engine.META_JOBS + 4)
     progress = progress or engine.Progress()
     progress.starting(len(items))
     for item in items:

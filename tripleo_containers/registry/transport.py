@@ -130,6 +130,8 @@ class Transport(object):
                  default_verify=True, retries=4, backoff=0.5, max_backoff=8.0,
                  timeout=(15, 60), pool_size=64, sleep=time.sleep,
                  user_agent="tripleo-containers", environ=None):
+        if isinstance(timeout, (int, float)):
+            timeout = (timeout, timeout)  # (connect, read)
         self.keychain = keychain or credentials.ANONYMOUS
         self.insecure = set(insecure or ())
         self.ca_bundles = dict(ca_bundles or {})
