@@ -62,9 +62,11 @@ def test_each_fault_shape(proxied):
         _get(proxy, "/v2/")
 
     proxy = proxied(schedule={0: "truncate"})
-    with pytest.raises((requests.exceptions.ChunkedEncodingError,
-                        requests.exceptions.ConnectionError)):
-        _get(proxy, "/v2/ns/x/blobs/" + digest).content
+    try:
+        body = _get(proxy, "/v2/ns/x/blobs/" + digest).content
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
+        body = b""  # urllib3 2 raises on a short body; 1.26 returns it short
+    assert len(body) < len(data)
     assert proxy.counts["truncate"] == 1
 
     proxy = proxied(schedule={0: "stall"}, stall_seconds=0.6)

@@ -127,3 +127,36 @@ def test_connections_are_reused(fake):
         cl.blob_exists(ref, "sha256:" + "0" * 64)
     ports = set(r.client_port for r in fake.log)
     assert len(fake.log) == 16 and len(ports) == 1
+
+
+def test_a_body_cut_short_is_an_interruption_not_short_data():
+    """The server announces 100 bytes, sends 10 and closes: the client must
+    not take the 10 as the body (urllib3 1.26 would, by default)."""
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    address = "127.0.0.1:%d" % listener.getsockname()[1]
+
+    def serve():
+        for _ in range(2):
+            conn, _ = listener.accept()
+            request = conn.recv(65536)
+            if b" /v2/ " in request.split(b"\r\n", 1)[0]:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                             b"Connection: close\r\n\r\n{}")
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+            conn.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        tr = transport.Transport(insecure=[address], retries=0, timeout=(5, 5), environ={})
+        cl = client_mod.Client(tr)
+        with pytest.raises(errors.Interrupted) as exc:
+            cl.read_blob(reference.parse(address + "/ns/x"), "sha256:" + "1" * 64)
+        assert "after 10 bytes" in str(exc.value)
+    finally:
+        listener.close()
+        thread.join(5)

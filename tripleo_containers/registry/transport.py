@@ -207,7 +207,10 @@ class Transport(object):
         raw = pool.urlopen(method, target or "/", body=data, headers=hdrs,
                            retries=_NO_RETRY, redirect=False, assert_same_host=False,
                            timeout=self._timeout, preload_content=False,
-                           decode_content=False, release_conn=False)
+                           decode_content=False, release_conn=False,
+                           # a body cut short raises (urllib3 1.26 would
+                           # return it short by default)
+                           enforce_content_length=True)
         resp = connections.Response(raw, method, url)
         if not stream:  # HEAD too: its (empty) read frees the connection
             try:
