@@ -3,17 +3,9 @@ import base64
 
 import pytest
 
-from fake_registry import FakeRegistry
 from http_proxy import ForwardProxy
 from tripleo_containers.registry import client as client_mod
 from tripleo_containers.registry import connections, errors, reference, transport
-
-
-@pytest.fixture
-def fake():
-    reg = FakeRegistry()
-    yield reg
-    reg.close()
 
 
 @pytest.fixture

@@ -47,13 +47,6 @@ def test_is_floating(tag, floating):
     assert ops.is_floating(tag) is floating
 
 
-@pytest.fixture
-def fake():
-    reg = FakeRegistry()
-    yield reg
-    reg.close()
-
-
 def client_for(reg):
     return client_mod.Client(transport.Transport(insecure=[reg.address], retries=0))
 

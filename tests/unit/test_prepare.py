@@ -7,7 +7,6 @@ from tripleo_containers import exceptions
 from tripleo_containers.prepare import core
 from tripleo_containers.prepare import environments
 from tripleo_containers.prepare import output
-from tripleo_containers.prepare import services
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 DOCKER = os.path.join(DATA, "pike-docker.yaml")

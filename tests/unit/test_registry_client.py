@@ -9,13 +9,6 @@ from tripleo_containers.registry import client as client_mod
 from tripleo_containers.registry import credentials, errors, reference, transport
 
 
-@pytest.fixture
-def fake():
-    reg = FakeRegistry()
-    yield reg
-    reg.close()
-
-
 def make_client(reg, keychain=None, sleeps=None, retries=3):
     sleeps = [] if sleeps is None else sleeps
     tr = transport.Transport(keychain=keychain, insecure=[reg.address], retries=retries,

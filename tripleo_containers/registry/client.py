@@ -275,7 +275,7 @@ class Client(object):
         resp = self.transport.request(
             "DELETE", ref.api_host, path, scopes=["repository:%s:delete" % ref.repository],
             expected=(200, 202, 405), what="image %s" % ref)
-        transport_mod.read_bounded_quiet(resp)
+        resp.read_quiet(65536)
         if resp.status_code == 405:
             # Not the read-only mirror text of a refused push: for a DELETE
             # the usual cause is storage.delete.enabled: false.

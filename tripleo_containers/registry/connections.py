@@ -17,7 +17,6 @@ once per (scheme, host) what requests resolved per request:
 import ipaddress
 import os
 import threading
-import urllib.request
 from urllib.parse import unquote, urlsplit
 
 import urllib3
@@ -65,36 +64,35 @@ class Response(object):
     def content(self):
         """The body, at most 64 KiB of it (error texts); never raises."""
         if self._content is None:
-            self._content = self.read_quiet(65536)
+            return self.read_quiet(65536)
         return self._content
 
     def preload(self, limit):
-        """Read the body now (network errors propagate); past ``limit`` bytes
-        the rest is dropped with the connection."""
+        """Read the body now and close (network errors propagate, with what
+        was read kept); past ``limit`` bytes the rest is dropped with the
+        connection."""
         chunks, total = [], 0
-        for chunk in self.iter_content(65536):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                break
-        self._content = b"".join(chunks)[:limit]
-        self.close()
+        try:
+            for chunk in self.iter_content(65536):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    break
+        finally:
+            self._content = b"".join(chunks)[:limit]
+            self.close()
 
     def read_quiet(self, limit):
-        if self._content is not None:
+        """At most ``limit`` bytes of the body, the response closed; never
+        raises (an error body that breaks is not worth a traceback)."""
+        if self._content is None:
+            try:
+                self.preload(limit)
+            except Exception:
+                pass
+        else:
             self.close()
-            return self._content[:limit]
-        data = b""
-        try:
-            for chunk in self.iter_content(8192):
-                data += chunk
-                if len(data) >= limit:
-                    break
-        except Exception:  # an error body that breaks is not worth a traceback
-            pass
-        self._content = data[:limit]
-        self.close()
-        return self._content
+        return self._content[:limit]
 
     def close(self):
         raw = self.raw
@@ -132,17 +130,29 @@ def _no_proxy_match(host, port, entries):
     return False
 
 
+def _proxies(environ):
+    """{scheme: proxy URL} from ``environ`` by urllib's rules: any case, a
+    lower-case name wins and an empty one unsets; no HTTP_PROXY when
+    REQUEST_METHOD says we run under CGI (CVE-2016-1000110)."""
+    proxies = {}
+    for name, value in environ.items():
+        name = name.lower()
+        if value and name.endswith("_proxy"):
+            proxies[name[:-6]] = value
+    if "REQUEST_METHOD" in environ:
+        proxies.pop("http", None)
+    for name, value in environ.items():
+        if name.endswith("_proxy"):
+            if value:
+                proxies[name[:-6].lower()] = value
+            else:
+                proxies.pop(name[:-6].lower(), None)
+    return proxies
+
+
 def proxy_for(scheme, host, port, environ=None):
     """The proxy URL for a request to ``scheme://host:port``, or None."""
-    environ = os.environ if environ is None else environ
-    if environ is os.environ:
-        proxies = urllib.request.getproxies_environment()
-    else:
-        proxies = {}
-        # lower case wins, as in urllib and curl
-        for key in sorted(environ, key=lambda k: k.islower()):
-            if environ[key] and key.lower().endswith("_proxy"):
-                proxies[key.lower()[:-6]] = environ[key]
+    proxies = _proxies(os.environ if environ is None else environ)
     no_proxy = proxies.get("no", "")
     if _no_proxy_match(host.lower(), port, no_proxy.replace(" ", ",").split(",")):
         return None
@@ -184,7 +194,6 @@ class Pools(object):
         self._direct = urllib3.PoolManager(num_pools=1024, maxsize=maxsize)
         self._proxies = {}
         self._routes = {}
-        self._insecure_warned = False
 
     def _manager(self, proxy):
         if proxy is None:
@@ -217,11 +226,9 @@ class Pools(object):
             proxy = proxy_for(scheme, host, port, self.environ)
             manager = self._manager(proxy)
             kwargs = tls_kwargs(verify) if scheme == "https" else None
-            if kwargs and kwargs["cert_reqs"] == "CERT_NONE" and not self._insecure_warned:
-                # Asked for explicitly (--insecure-registry on an https
-                # registry): no warning per request.
+            if kwargs and kwargs["cert_reqs"] == "CERT_NONE":
+                # Asked for explicitly: no warning per request.
                 urllib3.disable_warnings(u3.InsecureRequestWarning)
-                self._insecure_warned = True
             pool = manager.connection_from_host(host, port, scheme, pool_kwargs=kwargs)
             if len(self._routes) > 256:  # stays below num_pools: no eviction
                 self._routes.clear()

@@ -213,11 +213,7 @@ class Transport(object):
                            enforce_content_length=True)
         resp = connections.Response(raw, method, url)
         if not stream:  # HEAD too: its (empty) read frees the connection
-            try:
-                resp.preload(MAX_SMALL_BODY)
-            except BaseException:
-                resp.close()
-                raise
+            resp.preload(MAX_SMALL_BODY)
         return resp
 
     def _send(self, method, url, headers, data, stream, retry, registry):
@@ -402,13 +398,13 @@ class Transport(object):
             if resp.status_code in expected:
                 return resp
             if resp.status_code in _TRANSIENT:
-                read_bounded_quiet(resp)
+                resp.read_quiet(65536)
                 err = errors.error_for(resp, method=method, url=url, secrets=self.secrets())
                 raise errors.Transient(err.detail + " (gave up after retries)",
                                        method=method, url=url, status=err.status,
                                        code=err.code)
             if method != "HEAD":
-                read_bounded_quiet(resp)
+                resp.read_quiet(65536)
             raise errors.error_for(
                 resp, method=method, url=url, registry=registry,
                 credential_source=self._source_name(registry),
@@ -434,12 +430,6 @@ def scopes_cover(granted, wanted):
         if "*" not in got and not actions <= got:
             return False
     return True
-
-
-def read_bounded_quiet(resp, limit=65536):
-    """Load at most ``limit`` bytes of an error body (``resp.content``) and
-    close the response; never raises."""
-    resp.read_quiet(limit)
 
 
 def _basic(cred):

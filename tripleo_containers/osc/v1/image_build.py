@@ -1,6 +1,5 @@
 """openstack overcloud container image build (kolla)."""
 import logging
-import sys
 
 from osc_lib.command import command
 
