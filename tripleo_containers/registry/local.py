@@ -622,7 +622,7 @@ def start(address=DEFAULT_ADDRESS, storage_dir=None, state_dir=None,
           tls_cert=None, tls_key=None, ca_cert=None, htpasswd=None,
           mirror_url=None, mirror_username=None, mirror_password=None,
           delete_enabled=False, log_level="info", detach=False,
-          binary=DEFAULT_BINARY, timeout=15.0):
+          binary=DEFAULT_BINARY, timeout=15.0, http_secret=None):
     """Start a registry and wait (up to ``timeout`` s) until /v2/ answers.
 
     address: 'HOST:PORT'; port 0 picks a free port (retried on a race).
@@ -630,6 +630,8 @@ def start(address=DEFAULT_ADDRESS, storage_dir=None, state_dir=None,
     registry.log; a new temp dir if None. storage_dir: the blob store,
     ``<state_dir>/storage`` if None. detach: put the registry in its own
     session so it outlives the caller (the CLI).
+    http_secret: signs upload-session state; replicas that share a storage
+    directory behind a load balancer need the same one (random if None).
     ca_cert: only recorded (and used to verify the readiness probe).
     mirror_url: pull-through cache of that upstream (pushes get 405
     UNSUPPORTED); the upstream must answer at start.  mirror_username and
@@ -686,7 +688,7 @@ def start(address=DEFAULT_ADDRESS, storage_dir=None, state_dir=None,
             return _spawn(binary, host, chosen, state_dir, storage_dir,
                           tls_cert, tls_key, ca_cert, htpasswd, mirror_url,
                           mirror_username, mirror_password, delete_enabled,
-                          log_level, detach, timeout)
+                          log_level, detach, timeout, http_secret)
         except AddressInUse:
             if attempt + 1 >= attempts:
                 raise
@@ -694,7 +696,7 @@ def start(address=DEFAULT_ADDRESS, storage_dir=None, state_dir=None,
 
 def _spawn(binary, host, port, state_dir, storage_dir, tls_cert, tls_key,
            ca_cert, htpasswd, mirror_url, mirror_username, mirror_password,
-           delete_enabled, log_level, detach, timeout):
+           delete_enabled, log_level, detach, timeout, http_secret=None):
     address = join_address(host, port)
     config = build_config(address, storage_dir, tls_cert, tls_key, htpasswd,
                           mirror_url=mirror_url, mirror_username=mirror_username,
@@ -702,7 +704,7 @@ def _spawn(binary, host, port, state_dir, storage_dir, tls_cert, tls_key,
     config_path = os.path.join(state_dir, CONFIG_NAME)
     _write_atomic(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n",
                   mode=0o600)
-    env = registry_env(secrets.token_hex(32), mirror_password)
+    env = registry_env(http_secret or secrets.token_hex(32), mirror_password)
     access_log = os.path.join(state_dir, ACCESS_LOG_NAME)
     app_log = os.path.join(state_dir, LOG_NAME)
     with open(access_log, "ab") as out, open(app_log, "ab") as err:
