@@ -25,7 +25,7 @@ def run(**kw):
 
 
 def names(result):
-    return [i["imagename"] for i in result.images]
+    return [i.imagename for i in result.images]
 
 
 def test_no_environment_keeps_whole_catalog():
@@ -33,7 +33,7 @@ def test_no_environment_keeps_whole_catalog():
     assert len(r.images) == 87
     assert r.params["DockerKeystoneImage"] == KEYSTONE
     assert r.insecure == []
-    assert all("push_destination" not in i for i in r.images)
+    assert all(i.push_destination is None for i in r.images)
 
 
 def test_service_filter_default_roles():
@@ -47,7 +47,7 @@ def test_service_filter_default_roles():
     assert r.params["DockerKeystoneImage"] == (
         "192.168.24.1:8787/tripleopike/centos-binary-keystone:current-tripleo")
     assert r.insecure == ["192.168.24.1:8787"]
-    assert all(i["push_destination"] == "192.168.24.1:8787" for i in r.images)
+    assert all(i.push_destination == "192.168.24.1:8787" for i in r.images)
     # every parameter points at the push destination
     assert all(v.startswith("192.168.24.1:8787/") for v in r.params.values())
 
@@ -183,7 +183,7 @@ def test_default_push_destination_from_undercloud(monkeypatch):
     assert undercloud.default_push_destination() == "[fd00:24::1]:8787"
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: "192.168.24.1")
     r = run(includes=["keystone"], push_destination=True)
-    assert r.images[0]["push_destination"] == "192.168.24.1:8787"
+    assert r.images[0].push_destination == "192.168.24.1:8787"
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_ipv6_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_resolvable", lambda n: False)

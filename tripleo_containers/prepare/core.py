@@ -47,7 +47,7 @@ class Request(object):
 
 
 class Result(object):
-    """images: [{imagename, push_destination?}]; params: {name: image}."""
+    """images: [ImageEntry]; params: {name: image}."""
 
     def __init__(self, images, params, insecure, env_files, services, sources=(),
                  unpinned=()):
@@ -225,9 +225,9 @@ def prepare(request):
             target = str(reference.parse(target).with_digest(pins[name]))
         params[rename_param(param, request.scheme)] = target
     used = {reference.parse(v).registry for v in params.values()}
+    from tripleo_containers.copy import images_file
     return Result(
-        images=[dict(imagename=final[n], **({"push_destination": p} if p else {}))
-                for n, p in images.items()],
+        images=[images_file.ImageEntry(final[n], p or None) for n, p in images.items()],
         unpinned=[rename_param(p, request.scheme) for p in unpinned],
         params=params,
         insecure=sorted(used & insecure),

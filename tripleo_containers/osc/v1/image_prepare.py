@@ -123,4 +123,4 @@ class Prepare(command.Lister):
         common.run(fileutil.atomic_write_all, files)
         LOG.info("%d images, %d parameters", len(result.images), len(result.params))
         return (("Image", "Push destination"),
-                [(i["imagename"], i.get("push_destination", "")) for i in result.images])
+                [(i.imagename, i.push_destination or "") for i in result.images])
