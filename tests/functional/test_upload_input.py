@@ -53,3 +53,29 @@ def test_two_sources_for_one_destination_tag_are_refused_others_copied(
     assert counter.count(path=r"/v2/%s/" % keystone.repository, method="POST") == 0
     cron = one.images["cron"]
     assert skopeo.inspect(dst, "%s:latest" % cron.repository)["Digest"] == cron.digest
+
+
+def test_many_images_failing_for_one_reason_say_it_once(registry_factory, tmp_path):
+    https_expected, plain, dst = registry_factory(), registry_factory(), registry_factory()
+    names = ["keystone", "cron", "glance-api", "nova-api", "heat-api"]
+    seeded = images.seed_kolla_set(https_expected.url, images=names)
+    entries = [{"imagename": img.reference, "push_destination": dst.address}
+               for img in seeded.images.values()]
+    missing = "%s/tripleo/centos-binary-nope:latest" % plain.address
+    entries.insert(2, {"imagename": missing, "push_destination": dst.address})
+    # the source is plain HTTP but not marked insecure: every one of its
+    # images fails the same TLS handshake
+    path = _images_file(tmp_path / "images.yaml", entries, [plain.address, dst.address])
+    proc, rows = _upload("--config-file", path)
+    assert proc.returncode == 1
+    assert [r["Result"] for r in rows] == ["failed"] * 6
+    failed = [l for l in proc.stderr.splitlines() if l.startswith("failed: ")]
+    assert len(failed) == 2, proc.stderr
+    grouped = [l for l in failed if l.startswith("failed: 5 images: ")]
+    assert len(grouped) == 1 and proc.stderr.count("TLS verification failed") == 1
+    assert https_expected.address in grouped[0]
+    assert grouped[0].endswith(", ".join(img.reference for img in seeded.images.values()))
+    single = [l for l in failed if l not in grouped][0]
+    assert single.startswith("failed: %s -> %s/" % (missing, dst.address))
+    assert "not found" in single
+    assert "6 of 6 images failed to copy" in proc.stderr
