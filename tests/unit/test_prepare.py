@@ -177,7 +177,7 @@ def test_ipv6_push_destination():
 
 
 def test_default_push_destination_from_undercloud(monkeypatch):
-    from tripleo_containers.prepare import undercloud
+    from tripleo_containers.registry import undercloud
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_ipv6_of", lambda i: "fd00:24::1")
     assert undercloud.default_push_destination() == "[fd00:24::1]:8787"
@@ -191,7 +191,7 @@ def test_default_push_destination_from_undercloud(monkeypatch):
 
 
 def test_ipv6_from_proc(tmp_path):
-    from tripleo_containers.prepare import undercloud
+    from tripleo_containers.registry import undercloud
     f = tmp_path / "if_inet6"
     f.write_text("fe800000000000000000000000000001 05 40 20 80 br-ctlplane\n"
                  "fd000000000000240000000000000001 05 40 00 80 br-ctlplane\n")

@@ -6,7 +6,7 @@ from tripleo_containers import exceptions
 from tripleo_containers.prepare import catalog as catalog_mod
 from tripleo_containers.prepare import environments
 from tripleo_containers.prepare import services as services_mod
-from tripleo_containers.prepare import undercloud
+from tripleo_containers.registry import undercloud
 from tripleo_containers.registry import reference
 
 LOG = logging.getLogger(__name__)
@@ -264,8 +264,8 @@ def _resolve(request, images, labels, param_image, insecure):
     final = dict((n, n) for n in images)
     if not labels and not request.pin_digests:
         return final, {}, set()
-    from tripleo_containers.registry import ops
-    client = request.client or ops.make_client(
+    from tripleo_containers.registry import connect, ops
+    client = request.client or connect.make_client(
         sorted(insecure), request.ca_bundles, request.credentials_file)
     try:
         refs = dict((n, reference.parse(n)) for n in labels)
@@ -291,7 +291,7 @@ def _resolve(request, images, labels, param_image, insecure):
         pins = dict(source_digests, **dict((n, digests[r]) for n, r in todo.items()))
     finally:
         if request.client is None:
-            client.transport.close()
+            client.close()
     unpinned = pacemaker_params() & set(param_image)
     if unpinned:
         LOG.warning("not pinned (pacemaker bundles append :pcmklatest to a name:tag): %s",
