@@ -207,6 +207,15 @@ class Client(object):
     def __init__(self, transport):
         self.transport = transport
 
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     # -- scopes --------------------------------------------------------------
 
     @staticmethod

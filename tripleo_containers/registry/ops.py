@@ -33,12 +33,6 @@ class LabelError(exceptions.InputError):
 DeleteRefused = client_mod.DeleteRefused
 
 
-def make_client(insecure=(), ca_bundles=(), credentials_file=None):
-    """The shared Client for these options (same rules as upload)."""
-    from tripleo_containers.copy import upload
-    return upload.make_client(insecure, ca_bundles, credentials_file)
-
-
 def parse_ref(text, what="image"):
     """Reference of a user-given image; a bad one is an InputError."""
     try:

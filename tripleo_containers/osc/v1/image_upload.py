@@ -54,10 +54,8 @@ class _Progress(object):
     def image_done(self, result):
         with self.lock:
             self.done_images += 1
-            if result.status == "failed":
-                self._line("failed: %s -> %s: %s" % (
-                    result.source, result.destination, result.error))
-            elif not self.tty:
+            # why an image failed is said once per reason, after the run
+            if not self.tty:
                 self._line("[%d/%d] %s: %s (%.1f MiB)" % (
                     self.done_images, max(self.total_images, self.done_images),
                     result.status, result.destination, result.bytes_moved / MIB))
@@ -141,6 +139,9 @@ class Upload(command.Lister):
                     timeout=parsed_args.timeout, **common.registry_kwargs(parsed_args))
         finally:
             progress.finish()
+        from tripleo_containers.copy import report
+        for line in report.failure_lines(results):
+            progress._line(line)
         if parsed_args.dry_run:
             progress._line("dry run: nothing written")
         failed = [r for r in results if r.status == "failed"]
