@@ -19,7 +19,7 @@ def _jobs(images, default="192.168.24.1:8787"):
     return images_file.jobs_from(images, lambda: default)
 
 
-def test_merge_later_files_override_by_imagename(tmp_path):
+def test_merge_keeps_each_image_destination_pair(tmp_path):
     a = _write(tmp_path, "a.yaml", """
 container_images:
 - {imagename: docker.io/tripleopike/nova-api:t, push_destination: "h:1"}
@@ -36,11 +36,48 @@ insecure_registries: ["h:2", "h:1"]
     assert images.insecure == ["h:1", "h:2"]
     jobs = [(str(j.source), str(j.destination)) for j in _jobs(images)]
     assert jobs == [
+        ("docker.io/tripleopike/nova-api:t", "h:1/tripleopike/nova-api:t"),
         ("docker.io/tripleopike/keystone:t", "192.168.24.1:8787/tripleopike/keystone:t"),
         ("docker.io/tripleopike/nova-api:t", "h:2/tripleopike/nova-api:t"),
         ("r.example:5000/tripleoupstream/centos-binary-cron:latest",
          "192.168.24.1:8787/tripleoupstream/centos-binary-cron:latest"),
     ]
+
+
+def test_one_image_to_several_destinations_each_pair_once(tmp_path):
+    a = _write(tmp_path, "a.yaml", """
+container_images:
+- {imagename: a.io/ns/x:1, push_destination: "central:8787"}
+- {imagename: a.io/ns/x:1, push_destination: "edge1:8787"}
+- {imagename: a.io/ns/x:1, push_destination: "edge2:8787"}
+- {imagename: a.io/ns/x:1}
+- {imagename: a.io/ns/y:1, push_destination: "edge1:8787"}
+""")
+    b = _write(tmp_path, "b.yaml", """
+container_images:
+- {imagename: a.io/ns/x:1, push_destination: "edge1:8787"}
+""")
+    jobs = [str(j.destination) for j in _jobs(images_file.load([a, b]), "central:8787")]
+    # the later edge1 entry replaces the earlier one; the entry without a
+    # destination means the default, which the first entry already names
+    assert jobs == ["central:8787/ns/x:1", "edge2:8787/ns/x:1", "edge1:8787/ns/y:1",
+                    "edge1:8787/ns/x:1"]
+    assert images_file.load([a, b]).names() == ["a.io/ns/x:1", "a.io/ns/y:1"]
+
+
+def test_push_destinations_replace_every_entrys_own(tmp_path):
+    f = _write(tmp_path, "a.yaml", "container_images:\n"
+               "- {imagename: a.io/ns/x:1, push_destination: 'h:1'}\n"
+               "- {imagename: a.io/ns/y:1}\n"
+               "- {imagename: 'a.io/NS/bad:1'}\n")
+    calls = []
+    items = images_file.jobs_from(images_file.load([f]), lambda: calls.append(1),
+                                  destinations=["e1:5000", "e2:5000"])
+    assert [str(i.destination) for i in items[:4]] == [
+        "e1:5000/ns/x:1", "e2:5000/ns/x:1", "e1:5000/ns/y:1", "e2:5000/ns/y:1"]
+    # a name that does not parse fails once, not once per destination
+    assert len(items) == 5 and items[4].status == engine.FAILED
+    assert calls == []
 
 
 def test_default_destination_only_looked_up_when_needed(tmp_path):

@@ -404,7 +404,7 @@ def build(request, on_line=None):
 
     images = images_file.load(request.config_files)
     kolla = find_kolla(request.kolla_build)
-    plan = make_plan(list(images.entries), kolla.image_names(), request.prefix,
+    plan = make_plan(images.names(), kolla.image_names(), request.prefix,
                      request.suffix, request.registry, request.exclude)
     result = Result()
     result.skipped = plan.skipped

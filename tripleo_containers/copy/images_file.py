@@ -8,8 +8,10 @@ File shape::
       pull_source: docker.io                   # optional, legacy (Pike)
     insecure_registries: [192.168.24.1:8787]   # optional: plain-HTTP registries
 
-Several files merge in order; a later entry with the same ``imagename``
-replaces the earlier one.
+Each (imagename, push_destination) pair is one copy: the same image listed
+with several destinations (a central undercloud and edge-site registries)
+goes to each of them.  Several files merge in order; a later entry with the
+same imagename and push_destination replaces the earlier one.
 """
 import collections
 import dataclasses
@@ -93,8 +95,13 @@ class Loaded(typing.NamedTuple):
 
 class ImagesFile(object):
     def __init__(self):
-        self.entries = collections.OrderedDict()   # imagename -> Loaded
+        # (imagename, push_destination) -> Loaded
+        self.entries = collections.OrderedDict()
         self.insecure = []
+
+    def names(self):
+        """Every imagename once, in file order."""
+        return list(collections.OrderedDict.fromkeys(name for name, _ in self.entries))
 
     def add_file(self, path):
         doc = fileutil.load_yaml(path, "images file")
@@ -111,8 +118,9 @@ class ImagesFile(object):
                 "images file %s: container_images must be a list" % path)
         for number, raw in enumerate(images, 1):
             entry = ImageEntry.from_yaml(raw, "images file %s: entry %d" % (path, number))
-            self.entries.pop(entry.imagename, None)
-            self.entries[entry.imagename] = Loaded(entry, path, number)
+            key = (entry.imagename, entry.push_destination or None)
+            self.entries.pop(key, None)
+            self.entries[key] = Loaded(entry, path, number)
         insecure = doc.get("insecure_registries") or []
         if not isinstance(insecure, list) or not all(isinstance(h, str) for h in insecure):
             raise exceptions.InputError(
@@ -144,9 +152,8 @@ def source_of(entry):
     return reference.parse(name, default_registry=pull_source)
 
 
-def _job_of(entry, default_destination):
+def _job_of(entry, destination):
     source = source_of(entry)
-    destination = entry.push_destination or default_destination()
     if entry.pull_source:
         target = source.with_registry(destination)
     else:
@@ -179,13 +186,15 @@ def _conflicts(loaded_jobs):
     return out
 
 
-def jobs_from(images, default_destination):
-    """A list in file order: a CopyJob per entry, or a failed ImageResult
-    for an entry whose names do not parse or whose destination another
-    entry's different image also claims.
+def jobs_from(images, default_destination, destinations=()):
+    """A list in file order: a CopyJob per (entry, destination), or a failed
+    ImageResult for an entry whose names do not parse or whose destination
+    another entry's different image also claims.  An entry that names the
+    default destination explicitly and implicitly is copied once.
 
     ``default_destination`` is a callable so the undercloud lookup only
-    happens when an entry lacks push_destination.
+    happens when an entry lacks push_destination; ``destinations`` (from
+    ``upload --push-destination``) replaces every entry's own.
     """
     default = []
 
@@ -194,18 +203,23 @@ def jobs_from(images, default_destination):
             default.append(default_destination())
         return default[0]
 
-    items, parsed, positions = [], [], []
-    for name, loaded in images.entries.items():
-        try:
-            job = _job_of(loaded.entry, destination)
-        except reference.InvalidReference as exc:
-            items.append(engine.ImageResult(
-                name, loaded.entry.push_destination or "", engine.FAILED,
-                error="images file %s: %s" % (loaded.path, exc)))
-            continue
-        parsed.append((loaded, job))
-        positions.append(len(items))
-        items.append(job)
+    items, parsed, positions, seen = [], [], [], set()
+    for (name, _), loaded in images.entries.items():
+        targets = list(destinations) or [loaded.entry.push_destination or destination()]
+        for target in targets:
+            try:
+                job = _job_of(loaded.entry, target)
+            except reference.InvalidReference as exc:
+                items.append(engine.ImageResult(
+                    name, target, engine.FAILED,
+                    error="images file %s: %s" % (loaded.path, exc)))
+                break
+            if (str(job.source), str(job.destination)) in seen:
+                continue
+            seen.add((str(job.source), str(job.destination)))
+            parsed.append((loaded, job))
+            positions.append(len(items))
+            items.append(job)
     for index, error in _conflicts(parsed).items():
         job = parsed[index][1]
         items[positions[index]] = engine.ImageResult(
