@@ -1,0 +1,130 @@
+"""Parallel ranged reads of one blob: bytes in order, memory bounded by the
+window, broken parts re-read from where they broke, sources without Range
+support streamed whole."""
+import os
+import threading
+
+import pytest
+
+from tripleo_containers.registry import ranged
+
+
+class _Resp(object):
+    def __init__(self, data, status=206, content_range=None, break_after=None):
+        self.data = data
+        self.status_code = status
+        self.headers = {"Content-Range": content_range} if content_range else {}
+        self.break_after = break_after
+        self.closed = False
+
+    def iter_content(self, size):
+        size = min(size or 1024, 1024)  # small pieces, so a break can fall mid-part
+        for offset in range(0, len(self.data), size):
+            if self.break_after is not None and offset >= self.break_after:
+                raise ConnectionError("connection reset")
+            yield self.data[offset:offset + size]
+
+    def close(self):
+        self.closed = True
+
+
+class _Source(object):
+    """A blob behind open_range: records every range asked, can break a
+    range once after some bytes, can ignore Range."""
+
+    def __init__(self, data, ranges=True, breaks=None):
+        self.data = data
+        self.ranges = ranges
+        self.breaks = dict(breaks or {})
+        self.asked = []
+        self.open = 0
+        self.peak_open = 0
+        self.lock = threading.Lock()
+        self.responses = []
+
+    def __call__(self, start, end):
+        with self.lock:
+            self.asked.append((start, end))
+        if not self.ranges:
+            resp = _Resp(self.data, status=200)
+        else:
+            resp = _Resp(self.data[start:end + 1],
+                         content_range="bytes %d-%d/%d" % (start, end, len(self.data)),
+                         break_after=self.breaks.pop(start, None))
+        self.responses.append(resp)
+        return resp
+
+
+def _read(body):
+    return b"".join(body.iter_content(4096))
+
+
+def test_parts_come_back_in_order_and_every_range_is_asked_once():
+    data = os.urandom(100 * 1000 + 7)
+    source = _Source(data)
+    body = ranged.RangedBody(source, len(data), part=10 * 1000, window=4)
+    assert _read(body) == data
+    assert sorted(source.asked) == [(s, min(len(data), s + 10000) - 1)
+                                    for s in range(0, len(data), 10000)]
+    assert all(r.closed for r in source.responses)
+
+
+def test_a_broken_part_is_read_again_from_where_it_broke():
+    data = os.urandom(50 * 1000)
+    source = _Source(data, breaks={20000: 4096})
+    body = ranged.RangedBody(source, len(data), part=10000, window=3)
+    assert _read(body) == data
+    assert (20000 + 4096, 29999) in source.asked
+
+
+def test_a_part_that_keeps_breaking_fails_the_stream():
+    data = os.urandom(30 * 1000)
+
+    class Broken(_Source):
+        def __call__(self, start, end):
+            resp = _Source.__call__(self, start, end)
+            if start >= 10000:
+                resp.break_after = 0
+            return resp
+
+    body = ranged.RangedBody(Broken(data), len(data), part=10000, window=2,
+                             network_errors=(ConnectionError,))
+    with pytest.raises(ConnectionError):
+        _read(body)
+
+
+def test_without_range_support_the_whole_blob_streams_once():
+    data = os.urandom(40 * 1000)
+    source = _Source(data, ranges=False)
+    body = ranged.RangedBody(source, len(data), part=10000, window=4)
+    assert _read(body) == data
+    assert len(source.asked) == 1
+
+
+def test_a_wrong_content_range_is_refused():
+    data = os.urandom(20 * 1000)
+
+    def lying(start, end):
+        return _Resp(data[start:end + 1], content_range="bytes 0-1/2")
+
+    with pytest.raises(ranged.RangeRefused, match="asked bytes 0-9999/20000"):
+        _read(ranged.RangedBody(lying, len(data), part=10000))
+
+
+def test_reading_ahead_is_bounded_by_the_window():
+    # The consumer stops after the first chunk: at most `window` parts were
+    # ever asked for, not the whole blob.
+    data = os.urandom(400 * 1000)
+    source = _Source(data)
+    body = ranged.RangedBody(source, len(data), part=10000, window=3)
+    chunks = body.iter_content(4096)
+    first = next(chunks)
+    assert first and data.startswith(first)
+    chunks.close()
+    assert len(source.asked) <= 3
+
+
+def test_only_big_blobs_are_worth_cutting():
+    assert not ranged.worth_it(None)
+    assert not ranged.worth_it(ranged.MIN_SIZE)
+    assert ranged.worth_it(ranged.MIN_SIZE + 1)
