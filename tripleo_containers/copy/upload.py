@@ -30,7 +30,7 @@ def parse_ca_bundles(values):
 
 
 def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
-                timeout=None, concurrency=0):
+                timeout=None, concurrency=0, cancel=None):
     from tripleo_containers.registry import client
     from tripleo_containers.registry import credentials
     from tripleo_containers.registry import transport
@@ -45,16 +45,18 @@ def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
         extra["pool_size"] = max(64, concurrency)
     return client.Client(transport.Transport(
         keychain=keychain, insecure=insecure, ca_bundles=per_host,
-        default_verify=default_verify, **extra))
+        default_verify=default_verify, cancel=cancel, **extra))
 
 
 def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
            credentials_file=None, progress=None, default_destination=None,
-           timeout=None):
+           timeout=None, cancel=None):
     """Copy every image of ``config_files``; returns ([ImageResult], Plan).
 
     Raises InputError for unusable input (files, options); per-image
-    problems are results with status 'failed'.
+    problems are results with status 'failed'. Setting ``cancel`` (a
+    threading.Event) ends the run early: unfinished images are
+    'interrupted'.
     """
     images = images_file.load(config_files)
     items = images_file.jobs_from(
@@ -63,7 +65,8 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     registry_client = make_client(insecure, ca_bundles, credentials_file,
                                   timeout=timeout,
-                                  concurrency=jobs + engine.META_JOBS + 4)
+                                  concurrency=jobs + engine.META_JOBS + 4,
+                                  cancel=cancel)
     progress = progress or engine.Progress()
     progress.starting(len(items))
     for item in items:
