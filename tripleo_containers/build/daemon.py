@@ -319,7 +319,7 @@ def build_manifest(config, image, sizes):
 
 def upload(config_files, daemon_url=None, insecure=(), ca_bundles=(),
            credentials_file=None, default_destination=None, on_result=None,
-           timeout=None):
+           timeout=None, destinations=()):
     """Push every image of ``config_files`` from the Docker daemon to its
     push destination; returns [ImageResult] in file order.
 
@@ -335,7 +335,9 @@ def upload(config_files, daemon_url=None, insecure=(), ca_bundles=(),
     from tripleo_containers.registry import connect as registry_connect
 
     images = images_file.load(config_files)
-    items = images_file.jobs_from(images, default_destination or upload_mod._default_destination)
+    upload_mod.check_destinations(destinations)
+    items = images_file.jobs_from(images, default_destination or upload_mod._default_destination,
+                                  destinations)
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     docker_client = connect(daemon_url)
     registry_client = registry_connect.make_client(insecure, ca_bundles, credentials_file,

@@ -11,7 +11,9 @@ The order of work is what makes this fast and safe:
    2 MiB or less join the metadata pool once the first big one is in, since
    they cost round trips, not bandwidth), and as soon as it has committed
    mount it into every other repository that needs it (a mount costs about
-   what a HEAD does);
+   what a HEAD does); a blob that several destination registries lack is
+   read from the source once: the first registry's copy is the source of
+   the others (the source may be far away, the destinations are near);
 4. push an image's manifests (list children by digest, then the tag) as soon
    as its own blobs are all in its repository.
 
@@ -93,6 +95,10 @@ class BlobEntry(object):
     sources: list = dataclasses.field(default_factory=list)   # References
     present: list = dataclasses.field(default_factory=list)   # repositories
     missing: list = dataclasses.field(default_factory=list)   # repositories
+    # The same blob for other destination registries: uploaded from this
+    # entry's copy once it has landed (in ``landed_in``).
+    followers: list = dataclasses.field(default_factory=list)
+    landed_in: str = None
 
 
 class Progress(object):
@@ -235,6 +241,7 @@ class _Run(object):
         self.by_repo = collections.defaultdict(list)  # (host, repo) -> images
         self.small = []      # small uploads held until the first big one is in
         self.sessions = {}   # upload URL -> destination Reference, opened, unfinished
+        self.source_reads = {}  # (kind, source reference) -> Future: read once
         self.meta = self.upload = None
 
     def execute(self):
@@ -329,7 +336,7 @@ class _Run(object):
         dst = client.head_manifest(job.destination, push=not self.dry_run)
         ref = job.source
         if dst is not None and dst.digest:
-            src = client.head_manifest(job.source)
+            src = self._once("head", job.source, client.head_manifest)
             if src is None:
                 raise _not_found(job)
             if src.digest == dst.digest:
@@ -339,7 +346,7 @@ class _Run(object):
             if src.digest:
                 ref = job.source.with_digest(src.digest)
         try:
-            top = client.get_manifest(ref)
+            top = self._once("get", ref, client.get_manifest)
         except errors.NotFound:
             raise _not_found(job)
         image.digest = top.digest
@@ -348,7 +355,8 @@ class _Run(object):
             return
         children = []
         for child in top.children:
-            manifest = client.get_manifest(job.source.with_digest(child.digest))
+            manifest = self._once("get", job.source.with_digest(child.digest),
+                                  client.get_manifest)
             if manifest.is_list:
                 raise errors.UnsupportedManifest(
                     "image %s: nested manifest lists are not supported" % job.source)
@@ -360,6 +368,22 @@ class _Run(object):
                     raise errors.UnsupportedManifest(
                         "image %s: blob %s has no size" % (job.source, blob.digest))
                 image.blobs[blob.digest] = blob.size
+
+    def _once(self, kind, ref, read):
+        """``read(ref)`` done once per run for every image that needs it:
+        one image sent to several destinations is read once at the source."""
+        key = (kind, str(ref))
+        with self.lock:
+            cell = self.source_reads.get(key)
+            mine = cell is None
+            if mine:
+                cell = self.source_reads[key] = futures.Future()
+        if mine:
+            try:
+                cell.set_result(read(ref))
+            except BaseException as exc:
+                cell.set_exception(exc)
+        return self._result(cell)
 
     def _fail(self, image, exc):
         if isinstance(exc, errors.Cancelled):
@@ -464,6 +488,7 @@ class _Run(object):
         # Biggest first: the long transfers start at once and the small ones
         # fill the gaps at the end instead of one big blob finishing last.
         uploads.sort(key=lambda e: -e.size)
+        uploads = self._lead_and_follow(uploads)
         # Small blobs (configs, thin layers) cost latency, not bandwidth:
         # queued behind the big layers on the upload pool they kept the
         # cores half idle at the end of a run, with every manifest waiting
@@ -474,9 +499,34 @@ class _Run(object):
         self.small = [e for i, e in enumerate(uploads) if i >= jobs and e.size <= SMALL_BLOB]
         big = [e for i, e in enumerate(uploads) if i < jobs or e.size > SMALL_BLOB]
         for entry in big:
-            tracker.submit(self.upload, self._upload_then_release, entry,
-                           entry.missing[0], None, entry.missing[1:])
+            tracker.submit(self.upload, self._upload_then_release, entry)
         tracker.wait()
+
+    @staticmethod
+    def _lead_and_follow(uploads):
+        """The first entry of each digest leads; the same blob for the other
+        destination registries follows it (see _upload_entry)."""
+        leaders = collections.OrderedDict()
+        for entry in uploads:
+            lead = leaders.setdefault(entry.digest, entry)
+            if lead is not entry:
+                lead.followers.append(entry)
+        return list(leaders.values())
+
+    def _upload_entry(self, entry):
+        try:
+            self._upload(entry, entry.missing[0], None, entry.missing[1:])
+        finally:
+            with self.lock:
+                followers, entry.followers = entry.followers, []
+            for other in followers:
+                if entry.landed_in is not None:
+                    # Read it back from the registry that has it: near, and
+                    # the source is read once whatever the number of sites.
+                    # The source stays the fallback of a retry.
+                    other.sources = [_repo(entry.registry, entry.landed_in)] + other.sources
+                pool = self.meta if other.size <= SMALL_BLOB else self.upload
+                self.tracker.submit(pool, self._upload_entry, other)
 
     def _upload(self, entry, repo, location, then_mount):
         """Upload one blob into ``repo`` (whole-upload retries), then mount it
@@ -544,15 +594,14 @@ class _Run(object):
         with self.lock:
             self.sessions.pop(location, None)
 
-    def _upload_then_release(self, entry, repo, location, then_mount):
+    def _upload_then_release(self, entry):
         try:
-            self._upload(entry, repo, location, then_mount)
+            self._upload_entry(entry)
         finally:
             with self.lock:
                 small, self.small = self.small, []
             for other in small:
-                self.tracker.submit(self.meta, self._upload, other, other.missing[0],
-                                    None, other.missing[1:])
+                self.tracker.submit(self.meta, self._upload_entry, other)
 
     def _wanted(self, dst, digest, then_mount):
         """False when every image needing this blob here already failed."""
@@ -565,6 +614,8 @@ class _Run(object):
 
     def _landed(self, entry, repo, then_mount, sent):
         host, digest = entry.registry.api_host, entry.digest
+        if entry.landed_in is None:
+            entry.landed_in = repo
         owner = self.owner.get(((host, repo), digest))
         if owner is not None and sent:
             with self.lock:

@@ -13,19 +13,33 @@ def _default_destination():
     return undercloud.default_push_destination()
 
 
+def check_destinations(destinations):
+    from tripleo_containers import exceptions
+    from tripleo_containers.registry import reference
+    for value in destinations or ():
+        if not reference.valid_host(value):
+            raise exceptions.InputError(
+                "--push-destination %r is not a registry address; use HOST:PORT, "
+                "e.g. 192.168.24.1:8787 ([v6addr]:8787 for IPv6)" % value)
+
+
 def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
            credentials_file=None, progress=None, default_destination=None,
-           timeout=None, cancel=None):
+           timeout=None, cancel=None, destinations=()):
     """Copy every image of ``config_files``; returns ([ImageResult], Plan).
+
+    ``destinations`` (host:port, from --push-destination) replace every
+    entry's own push_destination: each image goes to each of them.
 
     Raises InputError for unusable input (files, options); per-image
     problems are results with status 'failed'. Setting ``cancel`` (a
     threading.Event) ends the run early: unfinished images are
     'interrupted'.
     """
+    check_destinations(destinations)
     images = images_file.load(config_files)
     items = images_file.jobs_from(
-        images, default_destination or _default_destination)
+        images, default_destination or _default_destination, destinations)
     copy_jobs = [i for i in items if isinstance(i, engine.CopyJob)]
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     registry_client = connect.make_client(insecure, ca_bundles, credentials_file,

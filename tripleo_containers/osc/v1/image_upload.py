@@ -102,7 +102,16 @@ class Upload(command.Lister):
             "--config-file", dest="config_files", metavar="<yaml file>",
             action="append", required=True,
             help="Images file (from 'container image prepare'); repeat to "
-                 "add files, later entries override earlier ones by imagename.")
+                 "add files. Each imagename goes to each push_destination it "
+                 "is listed with; a later entry with the same imagename and "
+                 "push_destination replaces the earlier one.")
+        parser.add_argument(
+            "--push-destination", dest="destinations", metavar="<host:port>",
+            action="append", default=[],
+            help="Send every image to this registry instead of the entries' "
+                 "own push_destination; repeat to send each image to several "
+                 "registries (each unique blob is still read once from its "
+                 "source).")
         parser.add_argument(
             "--jobs", type=int, default=4, metavar="<n>",
             help="Concurrent blob uploads (default 4; the destination's write "
@@ -147,6 +156,7 @@ class Upload(command.Lister):
                         upload.upload, parsed_args.config_files, jobs=parsed_args.jobs,
                         dry_run=parsed_args.dry_run, progress=progress,
                         timeout=parsed_args.timeout, cancel=cancel,
+                        destinations=parsed_args.destinations,
                         **common.registry_kwargs(parsed_args))
                 if cancel.is_set():
                     progress.finish()
@@ -178,7 +188,8 @@ class Upload(command.Lister):
         return common.run(
             daemon.upload, parsed_args.config_files,
             daemon_url=parsed_args.source_daemon or None, on_result=progress.image_done,
-            timeout=parsed_args.timeout, **common.registry_kwargs(parsed_args))
+            timeout=parsed_args.timeout, destinations=parsed_args.destinations,
+            **common.registry_kwargs(parsed_args))
 
     def run(self, parsed_args):
         self._failure = None
