@@ -17,7 +17,7 @@ class _Resp(object):
         self.break_after = break_after
         self.closed = False
 
-    def iter_content(self, size):
+    def iter_content(self, size, partial=False):
         size = min(size or 1024, 1024)  # small pieces, so a break can fall mid-part
         for offset in range(0, len(self.data), size):
             if self.break_after is not None and offset >= self.break_after:
@@ -88,7 +88,7 @@ def test_a_part_that_keeps_breaking_fails_the_stream():
             return resp
 
     body = ranged.RangedBody(Broken(data), len(data), part=10000, window=2,
-                             network_errors=(ConnectionError,))
+                             retryable=lambda exc: isinstance(exc, ConnectionError))
     with pytest.raises(ConnectionError):
         _read(body)
 

@@ -552,8 +552,11 @@ class _Run(object):
                 if location is None:
                     location = client.start_upload(dst)
                 self._opened(location, dst)
+                # Retries read the blob as one stream: a source whose
+                # ranges misbehave still gets the plain copy.
                 sent = client.copy_blob(src, dst, digest, entry.size, location=location,
-                                        on_bytes=self.progress.bytes_moved)
+                                        on_bytes=self.progress.bytes_moved,
+                                        ranged=attempt == 0)
                 self._closed(location)
                 self._landed(entry, repo, then_mount, sent)
                 return

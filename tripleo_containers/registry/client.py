@@ -11,6 +11,7 @@ import logging
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from tripleo_containers.registry import errors
+from tripleo_containers.registry import ranged as ranged_mod
 from tripleo_containers.registry import transport as transport_mod
 
 LOG = logging.getLogger(__name__)
@@ -388,29 +389,58 @@ class Client(object):
             LOG.debug("could not cancel an upload session: %s", exc)
 
     def copy_blob(self, src_repo, dst_repo, digest, size, location=None,
-                  on_bytes=None):
-        """Stream one blob from source to destination; returns bytes sent."""
+                  on_bytes=None, ranged=True):
+        """Stream one blob from source to destination; returns bytes sent.
+        A big blob is read as parallel ranged GETs (registry/ranged.py)
+        unless ``ranged`` is False."""
         if location is None:
             location = self.start_upload(dst_repo)
+        if ranged and ranged_mod.worth_it(size):
+            resp = self._open_ranged(src_repo, digest, size)
+        else:
+            resp = self._open_sized(src_repo, digest, size)
+            size = size if size is not None else int(resp.headers["Content-Length"])
+        stream = VerifiedStream(resp, digest, size, on_bytes, pace=self.transport.pace)
+        try:
+            self.push_blob(dst_repo, digest, size, stream, location)
+        except ranged_mod.RangeRefused as exc:
+            raise errors.Interrupted("blob %s: %s" % (digest, exc), method="GET",
+                                     url=resp.url)
+        finally:
+            resp.close()
+        return stream.sent
+
+    def _open_sized(self, src_repo, digest, size):
         resp = self.open_blob(src_repo, digest)
         length = resp.headers.get("Content-Length")
-        if size is None and length and length.isdigit():
-            size = int(length)
-        if size is None:
+        if size is None and not (length and length.isdigit()):
             resp.close()
             raise errors.RegistryError("blob %s has no known size" % digest,
                                        method="GET", url=resp.url)
-        if length and length.isdigit() and int(length) != size:
+        if size is not None and length and length.isdigit() and int(length) != size:
             resp.close()
             raise errors.DigestMismatch(
                 "blob %s is %s bytes at the source, the manifest says %d" % (
                     digest, length, size), method="GET", url=resp.url)
-        stream = VerifiedStream(resp, digest, size, on_bytes, pace=self.transport.pace)
-        try:
-            self.push_blob(dst_repo, digest, size, stream, location)
-        finally:
-            resp.close()
-        return stream.sent
+        return resp
+
+    def _open_ranged(self, repo, digest, size):
+        path = "/v2/%s/blobs/%s" % (repo.repository, digest)
+        what = "blob %s in %s" % (digest, repo.name)
+        pace = self.transport.pace
+
+        def open_range(start, end):
+            return self._req("GET", repo, path, stream=True, follow_redirects=True,
+                             headers={"Range": "bytes=%d-%d" % (start, end)},
+                             expected=(200, 206), what=what)
+
+        def retryable(exc):
+            return (isinstance(exc, transport_mod.connections.NETWORK_ERRORS)
+                    or getattr(exc, "temporary", False))
+
+        return ranged_mod.RangedBody(
+            open_range, size, url=self.transport.base_url(repo.api_host) + path,
+            read=lambda resp: pace.chunks(resp, CHUNK, what), retryable=retryable)
 
     # -- listings ------------------------------------------------------------
 

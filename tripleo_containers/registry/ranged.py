@@ -13,8 +13,11 @@ Memory is bounded by ``window`` parts.  A part that breaks is read again
 first range (no Range support) is streamed whole instead.
 
 ``RangedBody(open_range, size, ...)`` looks like the streamed response that
-VerifiedStream reads: ``iter_content``, ``url``, ``close``.  ``open_range(
-start, end)`` (end inclusive) returns a streamed response.
+VerifiedStream reads: ``iter_content``, ``method``, ``url``, ``close``.
+``open_range(start, end)`` (end inclusive) returns a streamed response;
+``read(resp)`` yields its chunks (the client passes its stall rule);
+``retryable(exc)`` says whether a part that broke with ``exc`` is worth
+reading again.
 """
 import threading
 from concurrent import futures
@@ -29,7 +32,7 @@ ATTEMPTS = 3
 
 class RangeRefused(Exception):
     """The source answered a range with something else than 206 + the
-    asked Content-Range."""
+    asked Content-Range, or a part ended short."""
 
 
 def worth_it(size, min_size=MIN_SIZE):
@@ -37,15 +40,18 @@ def worth_it(size, min_size=MIN_SIZE):
 
 
 class RangedBody(object):
+    method = "GET"
+
     def __init__(self, open_range, size, url="", part=PART, window=WINDOW,
-                 attempts=ATTEMPTS, network_errors=(OSError,)):
+                 attempts=ATTEMPTS, read=None, retryable=None):
         self.open_range = open_range
         self.size = size
         self.url = url
         self.part = max(1, int(part))
         self.window = max(1, int(window))
         self.attempts = max(1, int(attempts))
-        self.network_errors = tuple(network_errors) + (RangeRefused,)
+        self.read = read or (lambda resp: resp.iter_content(1024 * 1024))
+        self.retryable = retryable or (lambda exc: isinstance(exc, OSError))
         self.ranges = [(start, min(size, start + self.part) - 1)
                        for start in range(0, size, self.part)]
         self._closed = threading.Event()
@@ -54,14 +60,14 @@ class RangedBody(object):
 
     # -- the response-like face ---------------------------------------------
 
-    def iter_content(self, chunk_size=None):
+    def iter_content(self, chunk_size=None, partial=False):
         if not self.ranges:
             return
         first = self.open_range(*self.ranges[0])
         if first.status_code == 200:
             # No Range support: the whole blob on this one connection.
             self._whole = first
-            yield from (c for c in first.iter_content(chunk_size) if c)
+            yield from (c for c in first.iter_content(chunk_size, partial) if c)
             return
         try:
             _check_range(first, self.ranges[0], self.size)
@@ -102,7 +108,7 @@ class RangedBody(object):
                 if resp is None:
                     resp = self.open_range(start + got, end)
                     _check_range(resp, (start + got, end), self.size)
-                for chunk in resp.iter_content(1024 * 1024):
+                for chunk in self.read(resp):
                     if self._closed.is_set():
                         raise RangeRefused("cancelled")
                     if chunk:
@@ -111,9 +117,10 @@ class RangedBody(object):
                 if start + got <= end:
                     raise RangeRefused("part %d-%d ended after %d bytes" % (
                         start, end, got))
-            except self.network_errors:
+            except Exception as exc:
                 failures += 1
-                if failures >= self.attempts:
+                if (failures >= self.attempts or self._closed.is_set()
+                        or not (isinstance(exc, RangeRefused) or self.retryable(exc))):
                     raise
             finally:
                 if resp is not None:
