@@ -128,3 +128,53 @@ def test_only_big_blobs_are_worth_cutting():
     assert not ranged.worth_it(None)
     assert not ranged.worth_it(ranged.MIN_SIZE)
     assert ranged.worth_it(ranged.MIN_SIZE + 1)
+
+
+class _CountingPermits(object):
+    def __init__(self, count):
+        self.sem = threading.Semaphore(count)
+        self.lock = threading.Lock()
+        self.held = 0
+        self.peak = 0
+
+    def acquire(self, blocking=True):
+        if not self.sem.acquire(blocking):
+            return False
+        with self.lock:
+            self.held += 1
+            self.peak = max(self.peak, self.held)
+        return True
+
+    def release(self):
+        with self.lock:
+            self.held -= 1
+        self.sem.release()
+
+
+def test_bodies_sharing_permits_never_buffer_more_and_never_block_each_other():
+    permits = _CountingPermits(2)
+    blobs = [os.urandom(90 * 1000 + i) for i in range(3)]
+    out = [None] * len(blobs)
+
+    def run(i):
+        body = ranged.RangedBody(_Source(blobs[i]), len(blobs[i]), part=10000, window=4,
+                                 permits=permits)
+        out[i] = _read(body)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(blobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert out == blobs
+    assert permits.peak <= 2 and permits.held == 0
+
+
+def test_permits_come_back_when_the_reader_stops_early():
+    permits = _CountingPermits(3)
+    data = os.urandom(100 * 1000)
+    chunks = ranged.RangedBody(_Source(data), len(data), part=10000, window=3,
+                               permits=permits).iter_content(4096)
+    next(chunks)
+    chunks.close()
+    assert permits.held == 0

@@ -8,6 +8,7 @@ manifest has another digest.
 import hashlib
 import json
 import logging
+import threading
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from tripleo_containers.registry import errors
@@ -208,6 +209,7 @@ class Client(object):
 
     def __init__(self, transport):
         self.transport = transport
+        self._range_permits = threading.Semaphore(ranged_mod.BUDGET)
 
     def close(self):
         self.transport.close()
@@ -440,7 +442,8 @@ class Client(object):
 
         return ranged_mod.RangedBody(
             open_range, size, url=self.transport.base_url(repo.api_host) + path,
-            read=lambda resp: pace.chunks(resp, CHUNK, what), retryable=retryable)
+            read=lambda resp: pace.chunks(resp, CHUNK, what), retryable=retryable,
+            permits=self._range_permits)
 
     # -- listings ------------------------------------------------------------
 

@@ -8,7 +8,8 @@ whatever the link.  distribution serves ``Range`` on blob GETs (206 with
 each on its own connection, and handed on strictly in order: the result is
 one stream, the body of the one PUT, hashed as it passes (VerifiedStream).
 
-Memory is bounded by ``window`` parts.  A part that breaks is read again
+Memory is bounded by ``window`` parts per blob and by the ``permits``
+(BUDGET parts) that every body of one client shares.  A part that breaks is read again
 (``attempts`` times) from where it broke; a source that answers 200 to the
 first range (no Range support) is streamed whole instead.
 
@@ -26,7 +27,10 @@ from concurrent import futures
 # more than a capped connection loses.
 MIN_SIZE = 16 * 1024 * 1024
 PART = 8 * 1024 * 1024
-WINDOW = 4
+# Parts in flight for one blob, and for every blob of a client at once
+# (what bounds memory: BUDGET x PART).
+WINDOW = 8
+BUDGET = 16
 ATTEMPTS = 3
 
 
@@ -43,7 +47,7 @@ class RangedBody(object):
     method = "GET"
 
     def __init__(self, open_range, size, url="", part=PART, window=WINDOW,
-                 attempts=ATTEMPTS, read=None, retryable=None):
+                 attempts=ATTEMPTS, read=None, retryable=None, permits=None):
         self.open_range = open_range
         self.size = size
         self.url = url
@@ -52,6 +56,8 @@ class RangedBody(object):
         self.attempts = max(1, int(attempts))
         self.read = read or (lambda resp: resp.iter_content(1024 * 1024))
         self.retryable = retryable or (lambda exc: isinstance(exc, OSError))
+        # Parts buffered at once across every body sharing ``permits``.
+        self.permits = permits or threading.Semaphore(self.window)
         self.ranges = [(start, min(size, start + self.part) - 1)
                        for start in range(0, size, self.part)]
         self._closed = threading.Event()
@@ -63,30 +69,52 @@ class RangedBody(object):
     def iter_content(self, chunk_size=None, partial=False):
         if not self.ranges:
             return
-        first = self.open_range(*self.ranges[0])
-        if first.status_code == 200:
-            # No Range support: the whole blob on this one connection.
-            self._whole = first
-            yield from (c for c in first.iter_content(chunk_size, partial) if c)
-            return
+        permits = self.permits
+        # The part needed next may wait for a permit only while this body
+        # holds none: every body holding permits has its next part in flight
+        # and so frees them, and no two bodies wait on each other.
+        permits.acquire()
+        held = 1
         try:
-            _check_range(first, self.ranges[0], self.size)
-        except RangeRefused:
-            first.close()
-            raise
-        self._pool = futures.ThreadPoolExecutor(self.window, "range")
-        pending = {0: self._pool.submit(self._read, 0, first)}
-        try:
-            for index in range(len(self.ranges)):
-                for ahead in range(index + 1, min(index + self.window, len(self.ranges))):
-                    if ahead not in pending:
+            first = self.open_range(*self.ranges[0])
+            if first.status_code == 200:
+                # No Range support: the whole blob on this one connection.
+                self._whole = first
+                yield from (c for c in first.iter_content(chunk_size, partial) if c)
+                return
+            try:
+                _check_range(first, self.ranges[0], self.size)
+            except RangeRefused:
+                first.close()
+                raise
+            self._pool = futures.ThreadPoolExecutor(self.window, "range")
+            pending = {0: self._pool.submit(self._read, 0, first)}
+            try:
+                for index in range(len(self.ranges)):
+                    if index not in pending:
+                        permits.acquire()
+                        held += 1
+                        pending[index] = self._pool.submit(self._read, index, None)
+                    # Read ahead only on permits free now.
+                    for ahead in range(index + 1, min(index + self.window, len(self.ranges))):
+                        if ahead in pending:
+                            continue
+                        if not permits.acquire(blocking=False):
+                            break
+                        held += 1
                         pending[ahead] = self._pool.submit(self._read, ahead, None)
-                for chunk in pending.pop(index).result():
-                    yield chunk
+                    chunks = pending.pop(index).result()
+                    while chunks:
+                        yield chunks.pop(0)
+                    permits.release()
+                    held -= 1
+            finally:
+                self.close()
+                for fut in pending.values():
+                    fut.cancel()
         finally:
-            self.close()
-            for fut in pending.values():
-                fut.cancel()
+            for _ in range(held):
+                permits.release()
 
     def close(self):
         self._closed.set()
