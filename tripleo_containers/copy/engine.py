@@ -39,6 +39,21 @@ INTERRUPTED = "interrupted"
 SMALL_BLOB = 2 * 1024 * 1024
 # Threads for manifests, HEADs, mounts, small uploads.
 META_JOBS = 16
+# Every image's first look (destination HEAD, source HEAD or GET) goes out
+# at once, up to this many: a no-op re-run against a far source then costs
+# one round trip, not one per wave of META_JOBS.
+READ_JOBS = 64
+# Uploads start ``jobs`` at a time (what a near destination can ingest) and
+# the limit grows by ``jobs`` every TUNE_PERIOD while the bytes moved per
+# second grow by GROWTH or more: a far source with capped connections needs
+# more streams in flight than the destination does.  Never above this.
+MAX_UPLOAD_JOBS = 32
+TUNE_PERIOD = 2.0
+GROWTH = 1.10
+# Small uploads wait for the first big one to land (near destination: the
+# biggest start first), but never longer than this (far source: the first
+# big one may take most of the run).
+SMALL_WAIT = 1.0
 # After a cancel, how long in-flight work may take to notice before the run
 # abandons it (and cancels the upload sessions it left open).
 GRACE = 1.5
@@ -180,8 +195,9 @@ class _Tracker(object):
             self.outstanding -= 1
             self.cond.notify_all()
 
-    def wait(self):
-        """Until no task is left, or GRACE after a cancel."""
+    def wait(self, on_tick=None):
+        """Until no task is left, or GRACE after a cancel; ``on_tick()``
+        runs about every _TICK meanwhile (outside the lock)."""
         deadline = None
         with self.cond:
             while self.outstanding:
@@ -191,6 +207,92 @@ class _Tracker(object):
                     if now >= deadline:
                         return
                 self.cond.wait(_TICK)
+                if on_tick is not None and self.outstanding and not self.cancel.is_set():
+                    self.cond.release()
+                    try:
+                        on_tick()
+                    finally:
+                        self.cond.acquire()
+
+
+class _Gate(object):
+    """A semaphore whose limit can be raised while tasks wait on it."""
+
+    def __init__(self, limit, cancel):
+        self.cond = threading.Condition()
+        self.limit = limit
+        self.active = 0
+        self.waiting = 0
+        self.cancel = cancel
+
+    def enter(self):
+        """False if the run was cancelled while waiting."""
+        with self.cond:
+            self.waiting += 1
+            try:
+                while self.active >= self.limit:
+                    if self.cancel.is_set():
+                        return False
+                    self.cond.wait(_TICK)
+                self.active += 1
+                return True
+            finally:
+                self.waiting -= 1
+
+    def leave(self):
+        with self.cond:
+            self.active -= 1
+            self.cond.notify()
+
+    def widen(self, limit):
+        with self.cond:
+            self.limit = limit
+            self.cond.notify_all()
+
+
+class Tuner(object):
+    """The upload limit from the bytes moved: ``sample(moved, waiting, now)``
+    every call; every ``period`` it raises the limit by ``step`` (up to
+    ``cap``) if uploads are waiting and the rate since the last raise grew
+    by ``growth`` or more, and stops raising for good the first time it
+    did not.  Returns the limit to use."""
+
+    def __init__(self, start, step, cap, period=TUNE_PERIOD, growth=GROWTH):
+        self.limit = start
+        self.step = step
+        self.cap = cap
+        self.period = period
+        self.growth = growth
+        self.rate = None
+        self.mark = None
+        self.done = start >= cap
+
+    def sample(self, moved, waiting, now):
+        if self.done:
+            return self.limit
+        if self.mark is None:
+            self.mark = (now, moved)
+            return self.limit
+        then, before = self.mark
+        if now - then < self.period:
+            return self.limit
+        rate = (moved - before) / (now - then)
+        self.mark = (now, moved)
+        if not waiting:
+            return self.limit
+        if self.rate is not None and rate < self.rate * self.growth:
+            self.done = True
+            return self.limit
+        self.rate = rate
+        self.limit = min(self.cap, self.limit + self.step)
+        self.done = self.limit >= self.cap
+        return self.limit
+
+
+def concurrency(jobs):
+    """Threads of one run that may talk to the same registry at once."""
+    from tripleo_containers.registry import ranged
+    return READ_JOBS + META_JOBS + max(jobs, MAX_UPLOAD_JOBS) + ranged.BUDGET
 
 
 class Engine(object):
@@ -243,13 +345,18 @@ class _Run(object):
         self.sessions = {}   # upload URL -> destination Reference, opened, unfinished
         self.source_reads = {}  # (kind, source reference) -> Future: read once
         self.meta = self.upload = None
+        self.gate = _Gate(engine.jobs, self.cancel)
+        self.tuner = Tuner(engine.jobs, engine.jobs, max(engine.jobs, MAX_UPLOAD_JOBS))
+        self.moved = 0
+        self.small_until = None
 
     def execute(self):
         images = self.images
         plan = Plan(images=len(images))
         engine = self.engine
         self.meta = futures.ThreadPoolExecutor(engine.meta_jobs, "meta")
-        self.upload = futures.ThreadPoolExecutor(engine.jobs, "upload")
+        self.upload = futures.ThreadPoolExecutor(self.tuner.cap, "upload")
+        self.reads = futures.ThreadPoolExecutor(max(1, min(len(images), READ_JOBS)), "read")
         try:
             self._execute(plan)
         finally:
@@ -266,7 +373,7 @@ class _Run(object):
 
     def _execute(self, plan):
         images, dry_run = self.images, self.dry_run
-        reads = [self.meta.submit(self._read, image) for image in images]
+        reads = [self.reads.submit(self._read, image) for image in images]
         for image, fut in zip(images, reads):
             try:
                 self._result(fut)
@@ -303,6 +410,7 @@ class _Run(object):
                 continue
 
     def _close_pools(self):
+        self.reads.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
         if not self.cancel.is_set():
             self.meta.shutdown()
             self.upload.shutdown()
@@ -498,9 +606,41 @@ class _Run(object):
         jobs = self.engine.jobs
         self.small = [e for i, e in enumerate(uploads) if i >= jobs and e.size <= SMALL_BLOB]
         big = [e for i, e in enumerate(uploads) if i < jobs or e.size > SMALL_BLOB]
+        self.small_until = time.monotonic() + SMALL_WAIT
         for entry in big:
-            tracker.submit(self.upload, self._upload_then_release, entry)
-        tracker.wait()
+            self._submit_upload(self._upload_then_release, entry)
+        tracker.wait(self._tick)
+
+    def _tick(self):
+        now = time.monotonic()
+        if self.small and now >= self.small_until:
+            self._release_small()
+        limit = self.tuner.sample(self.moved, self.gate.waiting, now)
+        if limit != self.gate.limit:
+            LOG.debug("uploads in flight: up to %d", limit)
+            self.gate.widen(limit)
+
+    def _moved(self, count):
+        with self.lock:
+            self.moved += count
+        self.progress.bytes_moved(count)
+
+    def _submit_upload(self, fn, *args):
+        self.tracker.submit(self.upload, self._gated, fn, *args)
+
+    def _gated(self, fn, *args):
+        if not self.gate.enter():
+            return
+        try:
+            fn(*args)
+        finally:
+            self.gate.leave()
+
+    def _release_small(self):
+        with self.lock:
+            small, self.small = self.small, []
+        for other in small:
+            self.tracker.submit(self.meta, self._upload_entry, other)
 
     @staticmethod
     def _lead_and_follow(uploads):
@@ -525,8 +665,10 @@ class _Run(object):
                     # the source is read once whatever the number of sites.
                     # The source stays the fallback of a retry.
                     other.sources = [_repo(entry.registry, entry.landed_in)] + other.sources
-                pool = self.meta if other.size <= SMALL_BLOB else self.upload
-                self.tracker.submit(pool, self._upload_entry, other)
+                if other.size <= SMALL_BLOB:
+                    self.tracker.submit(self.meta, self._upload_entry, other)
+                else:
+                    self._submit_upload(self._upload_entry, other)
 
     def _upload(self, entry, repo, location, then_mount):
         """Upload one blob into ``repo`` (whole-upload retries), then mount it
@@ -555,7 +697,7 @@ class _Run(object):
                 # Retries read the blob as one stream: a source whose
                 # ranges misbehave still gets the plain copy.
                 sent = client.copy_blob(src, dst, digest, entry.size, location=location,
-                                        on_bytes=self.progress.bytes_moved,
+                                        on_bytes=self._moved,
                                         ranged=attempt == 0)
                 self._closed(location)
                 self._landed(entry, repo, then_mount, sent)
@@ -601,10 +743,7 @@ class _Run(object):
         try:
             self._upload_entry(entry)
         finally:
-            with self.lock:
-                small, self.small = self.small, []
-            for other in small:
-                self.tracker.submit(self.meta, self._upload_entry, other)
+            self._release_small()
 
     def _wanted(self, dst, digest, then_mount):
         """False when every image needing this blob here already failed."""
@@ -642,7 +781,7 @@ class _Run(object):
         # an upload session instead; upload there under the upload limit.
         if location is not None:
             self._opened(location, dst)
-        self.tracker.submit(self.upload, self._upload, entry, repo, location, [])
+        self._submit_upload(self._upload, entry, repo, location, [])
 
     def _blob_in(self, host, repo, digest):
         ready = []

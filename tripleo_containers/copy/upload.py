@@ -44,7 +44,7 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     registry_client = connect.make_client(insecure, ca_bundles, credentials_file,
                                           timeout=timeout,
-                                          concurrency=jobs + engine.META_JOBS + 4,
+                                          concurrency=engine.concurrency(jobs),
                                           cancel=cancel)
     progress = progress or engine.Progress()
     progress.starting(len(items))

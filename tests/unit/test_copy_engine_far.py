@@ -1,0 +1,104 @@
+"""The engine's levers for a far source: every image's first look in flight
+at once, and an upload limit that grows only while the bytes moved grow."""
+import threading
+import time
+
+from fake_registry import FakeRegistry
+from tripleo_containers.copy import engine
+from tripleo_containers.registry import client as client_mod
+from tripleo_containers.registry import reference, transport
+
+
+def _run(src, dst, names, jobs=2):
+    tr = transport.Transport(insecure=[src.address, dst.address], retries=2,
+                             sleep=lambda s: None, timeout=(5, 10))
+    eng = engine.Engine(client_mod.Client(tr), jobs=jobs, meta_jobs=4)
+    copy_jobs = [engine.CopyJob(reference.parse("%s/%s" % (src.address, n)),
+                                reference.parse("%s/%s" % (dst.address, n))) for n in names]
+    try:
+        return eng.run(copy_jobs)
+    finally:
+        tr.close()
+
+
+def test_every_source_check_of_a_rerun_is_in_flight_at_once():
+    src, dst = FakeRegistry(), FakeRegistry()
+    try:
+        names = []
+        for i in range(30):
+            src.add_image("ns/img%d" % i, "t", [b"layer-%d" % i])
+            names.append("ns/img%d:t" % i)
+        _run(src, dst, names)
+        lock = threading.Lock()
+        state = {"now": 0, "peak": 0}
+        everyone = threading.Barrier(len(names), timeout=5)
+
+        def slow_head(req):
+            # Each source HEAD waits until all of them have arrived (or
+            # 5 s): in waves of META_JOBS (4 here) they never would.
+            if req.method == "HEAD" and "/manifests/" in req.path:
+                with lock:
+                    state["now"] += 1
+                    state["peak"] = max(state["peak"], state["now"])
+                try:
+                    everyone.wait()
+                except threading.BrokenBarrierError:
+                    pass
+                with lock:
+                    state["now"] -= 1
+
+        src.faults.append(slow_head)
+        results, _ = _run(src, dst, names)
+        assert [r.status for r in results] == [engine.PRESENT] * len(names)
+        assert state["peak"] == len(names)
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_the_upload_limit_grows_while_the_rate_grows_then_stops():
+    tuner = engine.Tuner(start=4, step=4, cap=32, period=2.0, growth=1.1)
+    assert tuner.sample(0, waiting=10, now=0.0) == 4          # the first mark
+    assert tuner.sample(10, waiting=10, now=1.0) == 4         # within the period
+    assert tuner.sample(100, waiting=10, now=2.0) == 8        # 50 B/s: grow
+    assert tuner.sample(300, waiting=10, now=4.0) == 12       # 100 B/s: grow
+    assert tuner.sample(500, waiting=10, now=6.0) == 12       # 100 B/s: flat, stop
+    assert tuner.sample(5000, waiting=10, now=8.0) == 12      # stopped for good
+
+
+def test_the_upload_limit_waits_for_queued_work_and_stays_bounded():
+    tuner = engine.Tuner(start=4, step=4, cap=10, period=1.0)
+    tuner.sample(0, waiting=0, now=0.0)
+    assert tuner.sample(100, waiting=0, now=1.0) == 4         # nothing waits
+    assert tuner.sample(300, waiting=3, now=2.0) == 8
+    assert tuner.sample(900, waiting=3, now=3.0) == 10        # capped
+    assert tuner.sample(9000, waiting=3, now=4.0) == 10
+    assert engine.Tuner(start=40, step=40, cap=32).sample(0, 1, 0.0) == 40
+
+
+def test_uploads_above_jobs_wait_at_the_gate_until_it_widens():
+    cancel = threading.Event()
+    gate = engine._Gate(1, cancel)
+    assert gate.enter()
+    entered = threading.Event()
+
+    def second():
+        if gate.enter():
+            entered.set()
+            gate.leave()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while gate.waiting != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gate.waiting == 1 and not entered.is_set()
+    gate.widen(2)
+    assert entered.wait(5)
+    thread.join(5)
+    gate.leave()
+    cancel.set()
+    assert gate.enter() is True  # free slot: entering is still allowed
+    gate.leave()
+    gate.widen(0)
+    assert gate.enter() is False  # full and cancelled: give up
