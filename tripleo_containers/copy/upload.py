@@ -15,11 +15,13 @@ def _default_destination():
 
 def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
            credentials_file=None, progress=None, default_destination=None,
-           timeout=None):
+           timeout=None, cancel=None):
     """Copy every image of ``config_files``; returns ([ImageResult], Plan).
 
     Raises InputError for unusable input (files, options); per-image
-    problems are results with status 'failed'.
+    problems are results with status 'failed'. Setting ``cancel`` (a
+    threading.Event) ends the run early: unfinished images are
+    'interrupted'.
     """
     images = images_file.load(config_files)
     items = images_file.jobs_from(
@@ -28,7 +30,8 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     registry_client = connect.make_client(insecure, ca_bundles, credentials_file,
                                           timeout=timeout,
-                                          concurrency=jobs + engine.META_JOBS + 4)
+                                          concurrency=jobs + engine.META_JOBS + 4,
+                                          cancel=cancel)
     progress = progress or engine.Progress()
     progress.starting(len(items))
     for item in items:

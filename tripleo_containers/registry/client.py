@@ -140,12 +140,13 @@ class VerifiedStream(object):
     until size and digest check out, so a corrupt blob never completes its
     PUT (the registry would see a short body and discard the upload)."""
 
-    def __init__(self, resp, digest, size, on_bytes=None, chunk=CHUNK):
+    def __init__(self, resp, digest, size, on_bytes=None, chunk=CHUNK, pace=None):
         self.resp = resp
         self.digest = digest
         self.size = size
         self.on_bytes = on_bytes
         self.chunk = chunk
+        self.pace = pace or transport_mod.Pace()
         self.sent = 0
 
     def __len__(self):
@@ -180,7 +181,7 @@ class VerifiedStream(object):
     def _chunks(self):
         # A source fault surfaces typed and naming the source, not as a
         # failure of the destination PUT this stream is the body of.
-        chunks = self.resp.iter_content(self.chunk)
+        chunks = self.pace.chunks(self.resp, self.chunk, "blob %s" % self.digest)
         while True:
             try:
                 chunk = next(chunks)
@@ -233,16 +234,18 @@ class Client(object):
         """(response, body) of ``send()``, a streamed GET, re-sent when the
         connection breaks mid-body (the transport retries only until the
         headers arrive)."""
+        backoff = self.transport.backoff
         attempt = 0
         while True:
             resp = send()
             try:
-                return resp, transport_mod.read_bounded(resp, limit, what)
-            except errors.Interrupted as exc:
-                if attempt >= self.transport.retries:
+                return resp, transport_mod.read_bounded(resp, limit, what,
+                                                        self.transport.pace)
+            except errors.RegistryError as exc:
+                if not backoff.should_retry(attempt, exc):
                     raise
                 LOG.debug("%s, retrying", exc)
-                self.transport.sleep(self.transport._delay(attempt))
+                backoff.wait(attempt, exc)
                 attempt += 1
 
     # -- manifests -----------------------------------------------------------
@@ -374,6 +377,16 @@ class Client(object):
                          expected=(201, 204))
         resp.close()
 
+    def cancel_upload(self, repo, location):
+        """DELETE an upload session so the registry frees what it holds;
+        best effort (one try, errors only logged): it is cleanup."""
+        try:
+            resp = self._req("DELETE", repo, location, push=True, retry=False,
+                             expected=(200, 202, 204, 404))
+            resp.close()
+        except errors.RegistryError as exc:
+            LOG.debug("could not cancel an upload session: %s", exc)
+
     def copy_blob(self, src_repo, dst_repo, digest, size, location=None,
                   on_bytes=None):
         """Stream one blob from source to destination; returns bytes sent."""
@@ -392,7 +405,7 @@ class Client(object):
             raise errors.DigestMismatch(
                 "blob %s is %s bytes at the source, the manifest says %d" % (
                     digest, length, size), method="GET", url=resp.url)
-        stream = VerifiedStream(resp, digest, size, on_bytes)
+        stream = VerifiedStream(resp, digest, size, on_bytes, pace=self.transport.pace)
         try:
             self.push_blob(dst_repo, digest, size, stream, location)
         finally:

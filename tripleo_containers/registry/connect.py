@@ -26,12 +26,13 @@ def parse_ca_bundles(values):
 
 
 def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
-                timeout=None, concurrency=0, retries=None):
+                timeout=None, concurrency=0, retries=None, cancel=None):
     """A Client for these options: ``insecure`` registries talk plain HTTP,
     ``ca_bundles`` as --ca-bundle, ``credentials_file`` wins over the auth
     files of ``env`` (default os.environ), ``timeout`` in seconds without a
     byte, ``concurrency`` threads that may share one host, ``retries`` per
-    request (default the transport's)."""
+    request (default the transport's), ``cancel`` a threading.Event that
+    stops every wait and transfer of the client when set."""
     from tripleo_containers.registry import client
     from tripleo_containers.registry import credentials
     from tripleo_containers.registry import transport
@@ -48,4 +49,4 @@ def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
         extra["retries"] = retries
     return client.Client(transport.Transport(
         keychain=keychain, insecure=insecure, ca_bundles=per_host,
-        default_verify=default_verify, **extra))
+        default_verify=default_verify, cancel=cancel, **extra))

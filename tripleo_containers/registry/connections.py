@@ -50,9 +50,12 @@ class Response(object):
         self._content = None
         self._consumed = False
 
-    def iter_content(self, size):
-        """Body chunks of at most ``size`` bytes (urllib3 errors propagate)."""
-        read = self.raw.read
+    def iter_content(self, size, partial=False):
+        """Body chunks of at most ``size`` bytes (urllib3 errors propagate);
+        ``partial``: each as soon as anything arrived, so that a caller can
+        watch a trickle (urllib3 1.26 has no read1 and waits for ``size``)."""
+        read = getattr(self.raw, "read1", None) if partial else None
+        read = read or self.raw.read
         while True:
             chunk = read(size)
             if not chunk:
