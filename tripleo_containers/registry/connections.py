@@ -17,7 +17,7 @@ once per (scheme, host) what requests resolved per request:
 import ipaddress
 import os
 import threading
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
 from urllib3 import exceptions as u3
@@ -30,6 +30,32 @@ SSL_ERRORS = (u3.SSLError,)
 
 class ProxyUnsupported(ValueError):
     """A proxy URL this client cannot use (only http:// and https:// work)."""
+
+
+class RedirectRefused(ValueError):
+    """A redirect this client will not follow; str() says why, naming
+    schemes and hosts only (a storage URL's query is a credential)."""
+
+
+def redirect_target(url, location, insecure=()):
+    """The absolute URL a redirect from ``url`` to ``location`` leads to.
+
+    Only http(s) is followed, and https never to plain http unless the
+    target host is in ``insecure``: the signed storage URL of a blob (and
+    the blob) would otherwise cross the network in clear.
+    """
+    target = urljoin(url, location)
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https"):
+        raise RedirectRefused("redirected to a %s:// URL (host %s); only http(s) "
+                              "redirects are followed" % (parts.scheme, parts.netloc or "none"))
+    if urlsplit(url).scheme == "https" and parts.scheme == "http" and \
+            parts.netloc not in insecure:
+        raise RedirectRefused(
+            "redirect from https://%s to http://%s refused: it downgrades HTTPS to "
+            "plain HTTP (if that is intended, mark %s with --insecure-registry)" % (
+                urlsplit(url).netloc, parts.netloc, parts.netloc))
+    return target
 
 
 class Response(object):

@@ -25,7 +25,7 @@ import random
 import re
 import threading
 import time
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from tripleo_containers.registry import connections
 from tripleo_containers.registry import credentials
@@ -292,11 +292,7 @@ class Transport(object):
         return self.keychain.resolve(registry)
 
     def _source_name(self, registry):
-        cred = self._credential(registry)
-        if cred:
-            return cred.source
-        searched = self.keychain.searched
-        return "none found (searched: %s)" % (", ".join(searched) or "nothing")
+        return self.keychain.describe(registry)
 
     # -- the raw send with retries and redirects ----------------------------
 
@@ -509,8 +505,12 @@ class Transport(object):
                 hops += 1
                 if hops > _MAX_REDIRECTS:
                     raise errors.RegistryError("too many redirects", method=method, url=url)
-                url = urljoin(url, resp.headers["Location"])
                 resp.close()
+                try:
+                    url = connections.redirect_target(url, resp.headers["Location"],
+                                                      self.insecure)
+                except connections.RedirectRefused as exc:
+                    raise errors.RegistryError(str(exc), method=method, url=url)
                 continue
             if resp.status_code in expected:
                 return resp
