@@ -64,7 +64,7 @@ class _RedactQueryFilter(logging.Filter):
         return match.group(0)
 
 
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueryFilter())
+_REDACT_QUERY = _RedactQueryFilter()
 
 MAX_SMALL_BODY = 4 * 1024 * 1024
 # Retries and redirects are this module's business; a Retry object (not
@@ -145,6 +145,9 @@ class Transport(object):
         self._states_lock = threading.Lock()
         self._secret_tokens = set()
         self.user_agent = user_agent
+        # Installed here, not at import, so importing the module changes no
+        # logger; addFilter skips a filter already present.
+        logging.getLogger("urllib3.connectionpool").addFilter(_REDACT_QUERY)
         self.pools = connections.Pools(maxsize=pool_size, environ=environ)
         self._timeout = connections.urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
