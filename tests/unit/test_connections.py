@@ -66,19 +66,42 @@ def test_proxy_for_follows_the_usual_environment_rules(proxy_env, environ, url, 
     assert connections.proxy_for(parts.scheme, parts.hostname, port) == expected
 
 
-def test_tls_settings(tmp_path, monkeypatch):
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    assert connections.tls_kwargs(False)["cert_reqs"] == "CERT_NONE"
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("x")
-    assert connections.tls_kwargs(str(bundle)) == {"cert_reqs": "CERT_REQUIRED",
-                                                   "ca_certs": str(bundle)}
-    assert connections.tls_kwargs(str(tmp_path)) == {"cert_reqs": "CERT_REQUIRED",
-                                                     "ca_cert_dir": str(tmp_path)}
-    assert connections.tls_kwargs(True)["cert_reqs"] == "CERT_REQUIRED"
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
-    assert connections.tls_kwargs(True)["ca_certs"] == str(bundle)
+def test_tls_is_verified_against_the_ca_each_setting_names(registry_factory, proxy_env,
+                                                          monkeypatch, tmp_path):
+    """A real HTTPS registry signed by the session CA: trusted through
+    --ca-bundle for that registry or for all, REQUESTS_CA_BUNDLE (before
+    CURL_CA_BUNDLE) as a file or a hashed directory; never by default."""
+    import shutil
+    import subprocess
+    import certifi
+    reg = registry_factory(tls=True)
+    hashed = tmp_path / "cas"
+    hashed.mkdir()
+    shutil.copy(reg.ca_cert, str(hashed / "ca.pem"))
+    subprocess.run(["openssl", "rehash", str(hashed)], check=True, timeout=30)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def outcome(**kw):
+        tr = transport.Transport(retries=0, timeout=(5, 10), **kw)
+        try:
+            return tr.request("GET", reg.address, "/v2/").status_code
+        except errors.TLSFailure:
+            return "untrusted"
+        finally:
+            tr.close()
+
+    assert outcome() == "untrusted"
+    assert outcome(ca_bundles={"127.0.0.1:1": reg.ca_cert}) == "untrusted"
+    assert outcome(ca_bundles={reg.address: reg.ca_cert}) == 200
+    assert outcome(default_verify=reg.ca_cert) == 200
+    assert outcome(default_verify=str(hashed)) == 200
+    monkeypatch.setenv("CURL_CA_BUNDLE", reg.ca_cert)
+    assert outcome() == 200
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    assert outcome() == "untrusted"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(hashed))
+    assert outcome() == 200
 
 
 def test_plain_registry_through_a_proxy_with_credentials(fake, proxy, proxy_env):
