@@ -1,5 +1,6 @@
-"""The test tooling itself: the access-log request counter (tests and
-benchmarks prove what a client did by what a real registry served)."""
+"""Test tooling: the access-log request counter (tests and benchmarks prove
+what a client did by what a real registry served). The other tools' own
+tests are tests/functional/test_testing_*.py."""
 import hashlib
 import json
 
