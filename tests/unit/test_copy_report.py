@@ -28,3 +28,8 @@ def test_same_reason_once_with_count_and_images_other_reasons_as_they_are():
 
 def test_no_failures_no_lines():
     assert report.failure_lines([engine.ImageResult("a", "d", engine.PRESENT)]) == []
+
+
+def test_a_line_break_in_an_error_does_not_split_the_line():
+    lines = report.failure_lines([_failed("a", "PUT http://d:1/v2/a: BAD: x\nfailed: forged\r")])
+    assert lines == ["failed: a -> d:1/a: PUT http://d:1/v2/a: BAD: x\\nfailed: forged\\r"]

@@ -12,6 +12,13 @@ import re
 from tripleo_containers.copy import engine
 
 _REQUEST = re.compile(r"^(GET|HEAD|PUT|POST|PATCH|DELETE) ([a-z][a-z0-9+.-]*://[^/\s]+)\S*: ")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(text):
+    """``text`` with control characters escaped: a registry's error message
+    may hold a line break, which would split (or forge) a report line."""
+    return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], text)
 
 
 def reason_of(error):
@@ -35,4 +42,4 @@ def failure_lines(results):
         else:
             lines.append("failed: %d images: %s: %s" % (
                 len(failed), reason, ", ".join(str(r.source) for r in failed)))
-    return lines
+    return [_one_line(line) for line in lines]

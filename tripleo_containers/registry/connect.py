@@ -31,8 +31,8 @@ def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
     ``ca_bundles`` as --ca-bundle, ``credentials_file`` wins over the auth
     files of ``env`` (default os.environ), ``timeout`` in seconds without a
     byte, ``concurrency`` threads that may share one host, ``retries`` per
-    request (default the transport's), ``cancel`` an Event that abandons
-    every request when set."""
+    request (default the transport's), ``cancel`` a threading.Event that
+    stops every wait and transfer of the client when set."""
     from tripleo_containers.registry import client
     from tripleo_containers.registry import credentials
     from tripleo_containers.registry import transport
@@ -47,8 +47,6 @@ def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
         extra["pool_size"] = max(64, concurrency)
     if retries is not None:
         extra["retries"] = retries
-    if cancel is not None:
-        extra["cancel"] = cancel
     return client.Client(transport.Transport(
         keychain=keychain, insecure=insecure, ca_bundles=per_host,
-        default_verify=default_verify, **extra))
+        default_verify=default_verify, cancel=cancel, **extra))

@@ -160,12 +160,11 @@ class Upload(command.Lister):
                         **common.registry_kwargs(parsed_args))
                 if cancel.is_set():
                     progress.finish()
+                    _say_failures(progress, results)
                     _interrupted(stream, results)
         finally:
             progress.finish()
-        from tripleo_containers.copy import report
-        for line in report.failure_lines(results):
-            progress._line(line)
+        _say_failures(progress, results)
         if parsed_args.dry_run:
             progress._line("dry run: nothing written")
         failed = [r for r in results if r.status == "failed"]
@@ -223,6 +222,13 @@ class _Interruptible(object):
     def __exit__(self, *exc):
         for signum, handler in self.saved.items():
             signal.signal(signum, handler)
+
+
+def _say_failures(progress, results):
+    """Why images failed, once per reason (copy/report.py)."""
+    from tripleo_containers.copy import report
+    for line in report.failure_lines(results):
+        progress._line(line)
 
 
 def _interrupted(stream, results):
