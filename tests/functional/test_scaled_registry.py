@@ -18,6 +18,7 @@ from osc_cli import openstack
 from tripleo_containers.registry import local
 from tripleo_containers.testing import faultproxy
 from tripleo_containers.testing import images
+from tripleo_containers.testing import registry_log
 
 # Every request is balanced on its own: http-server-close ends the server
 # side after each response and http-reuse never keeps haproxy from handing
@@ -125,7 +126,8 @@ def test_upload_through_balanced_replicas(registry_factory, haproxy, request_cou
         assert counter.count(status="5xx") == 0
     routes = collections.Counter()
     for counter in counters:
-        routes.update("%s %s" % (e.method, local.route_of(e.path)) for e in counter.entries())
+        routes.update("%s %s" % (e.method, registry_log.route_of(e.path))
+                      for e in counter.entries())
     assert routes["PUT upload"] == len(seeded.blobs)
     for replica in replicas:
         for img in seeded.images.values():

@@ -1,5 +1,6 @@
-"""Parallel ranged reads of one blob: bytes in order, memory bounded by the
-window, broken parts re-read from where they broke, sources without Range
+"""Parallel ranged reads of one blob: one stream while it is fast, parts in
+order once it is slow or breaks, memory bounded by the window and the shared
+permits, broken parts re-read from where they broke, sources without Range
 support streamed whole."""
 import os
 import threading
@@ -59,22 +60,47 @@ def _read(body):
     return b"".join(body.iter_content(4096))
 
 
-def test_parts_come_back_in_order_and_every_range_is_asked_once():
+def _slow(source, size, **kw):
+    """A body whose first stream is judged slow after its first piece."""
+    return ranged.RangedBody(source, size, probe=0.0, slow_rate=float("inf"), **kw)
+
+
+def test_a_slow_stream_is_cut_into_parts_that_come_back_in_order():
     data = os.urandom(100 * 1000 + 7)
     source = _Source(data)
-    body = ranged.RangedBody(source, len(data), part=10 * 1000, window=4)
+    body = _slow(source, len(data), part=10 * 1000, window=4)
     assert _read(body) == data
-    assert sorted(source.asked) == [(s, min(len(data), s + 10000) - 1)
-                                    for s in range(0, len(data), 10000)]
+    # the first stream gave one 1024-byte piece, the parts the rest
+    assert body.split_at == 1024
+    assert source.asked[0] == (0, len(data) - 1)
+    assert sorted(source.asked[1:]) == [(s, min(len(data), s + 10000) - 1)
+                                        for s in range(1024, len(data), 10000)]
     assert all(r.closed for r in source.responses)
+
+
+def test_a_fast_stream_is_never_cut():
+    data = os.urandom(100 * 1000)
+    source = _Source(data)
+    body = ranged.RangedBody(source, len(data), part=10000, probe=0.0, slow_rate=0)
+    assert _read(body) == data
+    assert source.asked == [(0, len(data) - 1)] and body.split_at is None
+
+
+def test_a_break_in_the_first_stream_is_mended_with_parts():
+    data = os.urandom(50 * 1000)
+    source = _Source(data, breaks={0: 5000})
+    body = ranged.RangedBody(source, len(data), part=10000, probe=60.0,
+                             retryable=lambda exc: isinstance(exc, ConnectionError))
+    assert _read(body) == data
+    assert body.split_at == 5120 and source.asked[1] == (5120, 15119)
 
 
 def test_a_broken_part_is_read_again_from_where_it_broke():
     data = os.urandom(50 * 1000)
-    source = _Source(data, breaks={20000: 4096})
-    body = ranged.RangedBody(source, len(data), part=10000, window=3)
+    source = _Source(data, breaks={21024: 4096})
+    body = _slow(source, len(data), part=10000, window=3)
     assert _read(body) == data
-    assert (20000 + 4096, 29999) in source.asked
+    assert (21024 + 4096, 31023) in source.asked
 
 
 def test_a_part_that_keeps_breaking_fails_the_stream():
@@ -87,8 +113,8 @@ def test_a_part_that_keeps_breaking_fails_the_stream():
                 resp.break_after = 0
             return resp
 
-    body = ranged.RangedBody(Broken(data), len(data), part=10000, window=2,
-                             retryable=lambda exc: isinstance(exc, ConnectionError))
+    body = _slow(Broken(data), len(data), part=10000, window=2,
+                 retryable=lambda exc: isinstance(exc, ConnectionError))
     with pytest.raises(ConnectionError):
         _read(body)
 
@@ -96,7 +122,7 @@ def test_a_part_that_keeps_breaking_fails_the_stream():
 def test_without_range_support_the_whole_blob_streams_once():
     data = os.urandom(40 * 1000)
     source = _Source(data, ranges=False)
-    body = ranged.RangedBody(source, len(data), part=10000, window=4)
+    body = _slow(source, len(data), part=10000, window=4)
     assert _read(body) == data
     assert len(source.asked) == 1
 
@@ -107,21 +133,20 @@ def test_a_wrong_content_range_is_refused():
     def lying(start, end):
         return _Resp(data[start:end + 1], content_range="bytes 0-1/2")
 
-    with pytest.raises(ranged.RangeRefused, match="asked bytes 0-9999/20000"):
-        _read(ranged.RangedBody(lying, len(data), part=10000))
+    with pytest.raises(ranged.RangeRefused, match="asked bytes 0-19999/20000"):
+        _read(_slow(lying, len(data), part=10000))
 
 
 def test_reading_ahead_is_bounded_by_the_window():
-    # The consumer stops after the first chunk: at most `window` parts were
-    # ever asked for, not the whole blob.
+    # The consumer stops after the first part's first chunk: at most
+    # `window` parts were ever asked for, not the whole blob.
     data = os.urandom(400 * 1000)
     source = _Source(data)
-    body = ranged.RangedBody(source, len(data), part=10000, window=3)
+    body = _slow(source, len(data), part=10000, window=3)
     chunks = body.iter_content(4096)
-    first = next(chunks)
-    assert first and data.startswith(first)
+    assert next(chunks) + next(chunks) == data[:2048]
     chunks.close()
-    assert len(source.asked) <= 3
+    assert len(source.asked) <= 1 + 3
 
 
 def test_only_big_blobs_are_worth_cutting():
@@ -157,8 +182,8 @@ def test_bodies_sharing_permits_never_buffer_more_and_never_block_each_other():
     out = [None] * len(blobs)
 
     def run(i):
-        body = ranged.RangedBody(_Source(blobs[i]), len(blobs[i]), part=10000, window=4,
-                                 permits=permits)
+        body = _slow(_Source(blobs[i]), len(blobs[i]), part=10000, window=4,
+                     permits=permits)
         out[i] = _read(body)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(blobs))]
@@ -173,8 +198,9 @@ def test_bodies_sharing_permits_never_buffer_more_and_never_block_each_other():
 def test_permits_come_back_when_the_reader_stops_early():
     permits = _CountingPermits(3)
     data = os.urandom(100 * 1000)
-    chunks = ranged.RangedBody(_Source(data), len(data), part=10000, window=3,
-                               permits=permits).iter_content(4096)
+    chunks = _slow(_Source(data), len(data), part=10000, window=3,
+                   permits=permits).iter_content(4096)
+    next(chunks)
     next(chunks)
     chunks.close()
     assert permits.held == 0

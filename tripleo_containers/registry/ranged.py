@@ -4,14 +4,20 @@ Over a long path each connection is capped (a CDN, a TCP window over a long
 round trip), so one blob much larger than the rest, read on one connection,
 finishes long after every other transfer: 64 MiB at 20 Mbit/s is 27 s
 whatever the link.  distribution serves ``Range`` on blob GETs (206 with
-``Content-Range``), so the blob is cut into parts read ``window`` at a time,
-each on its own connection, and handed on strictly in order: the result is
-one stream, the body of the one PUT, hashed as it passes (VerifiedStream).
+``Content-Range``).
+
+A big blob starts as one stream (a range over the whole blob).  After
+``probe`` seconds, if that stream is slower than ``slow_rate``, the rest is
+cut into parts read ``window`` at a time, each on its own connection, and
+handed on strictly in order: one stream still, the body of the one PUT,
+hashed as it passes (VerifiedStream).  A fast source (a near registry) is
+never cut, so a near copy costs no extra request and no buffer.  A break in
+the first stream also cuts the rest into parts instead of failing.
 
 Memory is bounded by ``window`` parts per blob and by the ``permits``
-(BUDGET parts) that every body of one client shares.  A part that breaks is read again
-(``attempts`` times) from where it broke; a source that answers 200 to the
-first range (no Range support) is streamed whole instead.
+(BUDGET parts) that every body of one client shares.  A part that breaks is
+read again (``attempts`` times) from where it broke; a source that answers
+200 to the range (no Range support) is streamed whole.
 
 ``RangedBody(open_range, size, ...)`` looks like the streamed response that
 VerifiedStream reads: ``iter_content``, ``method``, ``url``, ``close``.
@@ -21,17 +27,22 @@ VerifiedStream reads: ``iter_content``, ``method``, ``url``, ``close``.
 reading again.
 """
 import threading
+import time
 from concurrent import futures
 
-# Blobs above this are worth cutting: below it the extra requests cost
+# Blobs above this are worth watching: below it the extra requests cost
 # more than a capped connection loses.
 MIN_SIZE = 16 * 1024 * 1024
-PART = 8 * 1024 * 1024
+PART = 4 * 1024 * 1024
 # Parts in flight for one blob, and for every blob of a client at once
 # (what bounds memory: BUDGET x PART).
 WINDOW = 8
-BUDGET = 16
+BUDGET = 6
 ATTEMPTS = 3
+# A first stream slower than this after PROBE seconds gets help: 16 MiB/s
+# is more than a capped WAN connection gives and less than a near registry.
+PROBE = 1.0
+SLOW_RATE = 16 * 1024 * 1024
 
 
 class RangeRefused(Exception):
@@ -47,7 +58,8 @@ class RangedBody(object):
     method = "GET"
 
     def __init__(self, open_range, size, url="", part=PART, window=WINDOW,
-                 attempts=ATTEMPTS, read=None, retryable=None, permits=None):
+                 attempts=ATTEMPTS, read=None, retryable=None, permits=None,
+                 probe=PROBE, slow_rate=SLOW_RATE, clock=time.monotonic):
         self.open_range = open_range
         self.size = size
         self.url = url
@@ -58,8 +70,11 @@ class RangedBody(object):
         self.retryable = retryable or (lambda exc: isinstance(exc, OSError))
         # Parts buffered at once across every body sharing ``permits``.
         self.permits = permits or threading.Semaphore(self.window)
-        self.ranges = [(start, min(size, start + self.part) - 1)
-                       for start in range(0, size, self.part)]
+        self.probe = probe
+        self.slow_rate = slow_rate
+        self.clock = clock
+        self.ranges = []
+        self.split_at = None
         self._closed = threading.Event()
         self._pool = None
         self._whole = None
@@ -67,52 +82,76 @@ class RangedBody(object):
     # -- the response-like face ---------------------------------------------
 
     def iter_content(self, chunk_size=None, partial=False):
-        if not self.ranges:
+        if self.size <= 0:
             return
+        head = self._whole = self.open_range(0, self.size - 1)
+        if head.status_code == 200:
+            # No Range support: the whole blob on this one connection.
+            yield from (c for c in head.iter_content(chunk_size, partial) if c)
+            return
+        try:
+            _check_range(head, (0, self.size - 1), self.size)
+        except RangeRefused:
+            head.close()
+            raise
+        got, started, watching = 0, self.clock(), True
+        try:
+            for chunk in self.read(head):
+                if not chunk:
+                    continue
+                got += len(chunk)
+                yield chunk
+                if watching and got < self.size:
+                    elapsed = self.clock() - started
+                    if elapsed >= self.probe:
+                        watching = False
+                        if (got / max(elapsed, 1e-6) < self.slow_rate
+                                and self.size - got > self.part):
+                            self.split_at = got
+                            break
+        except Exception as exc:
+            if got >= self.size or not (self.retryable(exc) or isinstance(exc, RangeRefused)):
+                raise
+            self.split_at = got  # mend the break with ranges from here
+        finally:
+            head.close()
+        if self.split_at is None:
+            return
+        self.ranges = [(start, min(self.size, start + self.part) - 1)
+                       for start in range(self.split_at, self.size, self.part)]
+        yield from self._parts()
+
+    def _parts(self):
         permits = self.permits
         # The part needed next may wait for a permit only while this body
         # holds none: every body holding permits has its next part in flight
         # and so frees them, and no two bodies wait on each other.
-        permits.acquire()
-        held = 1
+        held = 0
+        pending = {}
+        self._pool = futures.ThreadPoolExecutor(self.window, "range")
         try:
-            first = self.open_range(*self.ranges[0])
-            if first.status_code == 200:
-                # No Range support: the whole blob on this one connection.
-                self._whole = first
-                yield from (c for c in first.iter_content(chunk_size, partial) if c)
-                return
-            try:
-                _check_range(first, self.ranges[0], self.size)
-            except RangeRefused:
-                first.close()
-                raise
-            self._pool = futures.ThreadPoolExecutor(self.window, "range")
-            pending = {0: self._pool.submit(self._read, 0, first)}
-            try:
-                for index in range(len(self.ranges)):
-                    if index not in pending:
-                        permits.acquire()
-                        held += 1
-                        pending[index] = self._pool.submit(self._read, index, None)
-                    # Read ahead only on permits free now.
-                    for ahead in range(index + 1, min(index + self.window, len(self.ranges))):
-                        if ahead in pending:
-                            continue
-                        if not permits.acquire(blocking=False):
-                            break
-                        held += 1
-                        pending[ahead] = self._pool.submit(self._read, ahead, None)
-                    chunks = pending.pop(index).result()
-                    while chunks:
-                        yield chunks.pop(0)
-                    permits.release()
-                    held -= 1
-            finally:
-                self.close()
-                for fut in pending.values():
-                    fut.cancel()
+            for index in range(len(self.ranges)):
+                if index not in pending:
+                    permits.acquire()
+                    held += 1
+                    pending[index] = self._pool.submit(self._read, index, None)
+                # Read ahead only on permits free now.
+                for ahead in range(index + 1, min(index + self.window, len(self.ranges))):
+                    if ahead in pending:
+                        continue
+                    if not permits.acquire(blocking=False):
+                        break
+                    held += 1
+                    pending[ahead] = self._pool.submit(self._read, ahead, None)
+                chunks = pending.pop(index).result()
+                while chunks:
+                    yield chunks.pop(0)
+                permits.release()
+                held -= 1
         finally:
+            self.close()
+            for fut in pending.values():
+                fut.cancel()
             for _ in range(held):
                 permits.release()
 
