@@ -37,7 +37,7 @@ PART = 4 * 1024 * 1024
 # Parts in flight for one blob, and for every blob of a client at once
 # (what bounds memory: BUDGET x PART).
 WINDOW = 8
-BUDGET = 6
+BUDGET = 12
 ATTEMPTS = 3
 # A first stream slower than this after PROBE seconds gets help: 16 MiB/s
 # is more than a capped WAN connection gives and less than a near registry.
