@@ -50,13 +50,13 @@ def make_client(insecure=(), ca_bundles=(), credentials_file=None, env=None,
 
 def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
            credentials_file=None, progress=None, default_destination=None,
-           timeout=None, cancel=None):
+           timeout=None, cancel=None, verify=False):
     """Copy every image of ``config_files``; returns ([ImageResult], Plan).
 
     Raises InputError for unusable input (files, options); per-image
     problems are results with status 'failed'. Setting ``cancel`` (a
     threading.Event) ends the run early: unfinished images are
-    'interrupted'.
+    'interrupted'. ``verify``: see engine.Engine.run.
     """
     images = images_file.load(config_files)
     items = images_file.jobs_from(
@@ -74,7 +74,8 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
             progress.image_done(item)
     try:
         results, plan = engine.Engine(registry_client, jobs=jobs,
-                                      progress=progress).run(copy_jobs, dry_run=dry_run)
+                                      progress=progress).run(copy_jobs, dry_run=dry_run,
+                                                             verify=verify)
     finally:
         registry_client.transport.close()
     copied = iter(results)

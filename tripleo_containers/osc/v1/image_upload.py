@@ -114,6 +114,14 @@ class Upload(command.Lister):
             help="Show the transfer plan (images, unique blobs, bytes to move, "
                  "blobs already present, mounts) without writing anything.")
         parser.add_argument(
+            # not --verify: openstackclient's global --verify (TLS) takes it
+            "--verify-blobs", dest="verify", action="store_true",
+            help="Check every blob of every destination image, even one whose "
+                 "manifest already matches the source (one HEAD per blob), and "
+                 "copy again what is missing; with --dry-run, report it. Use it "
+                 "when a destination image will not pull ('blob unknown') or "
+                 "its storage was damaged, cleaned or restored."),
+        parser.add_argument(
             "--source-daemon", nargs="?", const="", metavar="<DOCKER_HOST>",
             help="Read the images from a local Docker daemon (e.g. built by "
                  "'image build') instead of their source registry: the daemon "
@@ -149,6 +157,7 @@ class Upload(command.Lister):
                         upload.upload, parsed_args.config_files, jobs=parsed_args.jobs,
                         dry_run=parsed_args.dry_run, progress=progress,
                         timeout=parsed_args.timeout, cancel=cancel,
+                        verify=parsed_args.verify,
                         **common.registry_kwargs(parsed_args))
                 if cancel.is_set():
                     progress.finish()
@@ -169,10 +178,10 @@ class Upload(command.Lister):
     @staticmethod
     def _from_daemon(parsed_args, progress):
         # No plan phase: the daemon gives layer digests only per image.
-        if parsed_args.dry_run:
+        if parsed_args.dry_run or parsed_args.verify:
             raise osc_exc.CommandError(
-                "--dry-run plans registry-to-registry copies only; it cannot be "
-                "combined with --source-daemon")
+                "--dry-run and --verify-blobs work on registry-to-registry "
+                "copies only; they cannot be combined with --source-daemon")
         from tripleo_containers.build import daemon
         return common.run(
             daemon.upload, parsed_args.config_files,
