@@ -32,6 +32,11 @@ ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST] +
 MAX_MANIFEST = 4 * 1024 * 1024
 MAX_CONFIG = 8 * 1024 * 1024
 PAGE_SIZE = 1000
+# A listing (_catalog, tags/list) stops with an error past these: an
+# undercloud registry holds a few hundred repositories, and a registry
+# whose paging never ends must not exhaust memory (docs/registry-ops.md).
+MAX_LISTING = 100000
+MAX_PAGES = 2000
 CHUNK = 1024 * 1024
 
 
@@ -207,6 +212,15 @@ class Client(object):
 
     def __init__(self, transport):
         self.transport = transport
+
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     # -- scopes --------------------------------------------------------------
 
@@ -405,30 +419,42 @@ class Client(object):
 
     # -- listings ------------------------------------------------------------
 
-    def _paginate(self, repo_or_registry, path, key, page=PAGE_SIZE, max_pages=10000):
+    def _paginate(self, repo_or_registry, path, key, page=PAGE_SIZE):
+        """Every entry of a Link-paginated listing, read a page at a time.
+
+        A registry whose paging never ends (a Link back to a page already
+        read, or always another one) would grow the list without limit:
+        past MAX_LISTING entries or MAX_PAGES pages it is an error.
+        """
         from tripleo_containers.registry import reference
         if isinstance(repo_or_registry, str):
             target = reference.Reference(repo_or_registry, "")
-            scopes_repo = None
+            scopes = ["registry:catalog:*"]
         else:
-            target = scopes_repo = repo_or_registry
+            target = repo_or_registry
+            scopes = self.scopes(repo_or_registry)
         url = "%s?n=%d" % (path, page)
-        out = []
-        for _ in range(max_pages):
-            scopes = (self.scopes(scopes_repo) if scopes_repo is not None
-                      else ["registry:catalog:*"])
+        out, seen = [], set()
+        while True:
             resp, body = self._get_bounded(
                 lambda: self.transport.request(
                     "GET", target.api_host, url, scopes=scopes, stream=True,
                     what="repository %s" % target.name),
                 MAX_MANIFEST, key)
+            seen.add(resp.url)
             doc = json.loads(body.decode("utf-8") or "{}")
             out.extend(doc.get(key) or [])
             link = resp.headers.get("Link", "")
             if 'rel="next"' not in link:
                 return out
             url = urljoin(resp.url, link.split(";", 1)[0].strip().strip("<>"))
-        return out
+            if url in seen or len(out) > MAX_LISTING or len(seen) >= MAX_PAGES:
+                raise errors.TooLarge(
+                    "the %s listing of %s does not end (%d entries in %d pages%s); "
+                    "stopped at the limit of %d entries or %d pages" % (
+                        key, target.api_host, len(out), len(seen),
+                        ", its next page is one already read" if url in seen else "",
+                        MAX_LISTING, MAX_PAGES), method="GET", url=resp.url)
 
     def list_tags(self, repo, page_size=PAGE_SIZE):
         """Every tag of ``repo``, asking ``page_size`` per request (n/last and

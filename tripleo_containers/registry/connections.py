@@ -17,7 +17,8 @@ once per (scheme, host) what requests resolved per request:
 import ipaddress
 import os
 import threading
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
+from urllib.request import getproxies_environment
 
 import urllib3
 from urllib3 import exceptions as u3
@@ -30,6 +31,32 @@ SSL_ERRORS = (u3.SSLError,)
 
 class ProxyUnsupported(ValueError):
     """A proxy URL this client cannot use (only http:// and https:// work)."""
+
+
+class RedirectRefused(ValueError):
+    """A redirect this client will not follow; str() says why, naming
+    schemes and hosts only (a storage URL's query is a credential)."""
+
+
+def redirect_target(url, location, insecure=()):
+    """The absolute URL a redirect from ``url`` to ``location`` leads to.
+
+    Only http(s) is followed, and https never to plain http unless the
+    target host is in ``insecure``: the signed storage URL of a blob (and
+    the blob) would otherwise cross the network in clear.
+    """
+    target = urljoin(url, location)
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https"):
+        raise RedirectRefused("redirected to a %s:// URL (host %s); only http(s) "
+                              "redirects are followed" % (parts.scheme, parts.netloc or "none"))
+    if urlsplit(url).scheme == "https" and parts.scheme == "http" and \
+            parts.netloc not in insecure:
+        raise RedirectRefused(
+            "redirect from https://%s to http://%s refused: it downgrades HTTPS to "
+            "plain HTTP (if that is intended, mark %s with --insecure-registry)" % (
+                urlsplit(url).netloc, parts.netloc, parts.netloc))
+    return target
 
 
 class Response(object):
@@ -133,29 +160,12 @@ def _no_proxy_match(host, port, entries):
     return False
 
 
-def _proxies(environ):
-    """{scheme: proxy URL} from ``environ`` by urllib's rules: any case, a
-    lower-case name wins and an empty one unsets; no HTTP_PROXY when
-    REQUEST_METHOD says we run under CGI (CVE-2016-1000110)."""
-    proxies = {}
-    for name, value in environ.items():
-        name = name.lower()
-        if value and name.endswith("_proxy"):
-            proxies[name[:-6]] = value
-    if "REQUEST_METHOD" in environ:
-        proxies.pop("http", None)
-    for name, value in environ.items():
-        if name.endswith("_proxy"):
-            if value:
-                proxies[name[:-6].lower()] = value
-            else:
-                proxies.pop(name[:-6].lower(), None)
-    return proxies
-
-
-def proxy_for(scheme, host, port, environ=None):
-    """The proxy URL for a request to ``scheme://host:port``, or None."""
-    proxies = _proxies(os.environ if environ is None else environ)
+def proxy_for(scheme, host, port):
+    """The proxy URL for a request to ``scheme://host:port``, or None.
+    urllib reads the variables (any case, lower case wins, an empty one
+    unsets, no HTTP_PROXY under CGI); no_proxy is matched here because
+    urllib's proxy_bypass_environment knows neither CIDR nor host:port."""
+    proxies = getproxies_environment()
     no_proxy = proxies.get("no", "")
     if _no_proxy_match(host.lower(), port, no_proxy.replace(" ", ",").split(",")):
         return None
@@ -190,9 +200,8 @@ class Pools(object):
     """Connection pools by (scheme, host, port, verify), through a proxy when
     the environment says so. Thread-safe."""
 
-    def __init__(self, maxsize=64, environ=None):
+    def __init__(self, maxsize=64):
         self.maxsize = maxsize
-        self.environ = environ
         self._lock = threading.Lock()
         self._direct = urllib3.PoolManager(num_pools=1024, maxsize=maxsize)
         self._proxies = {}
@@ -226,7 +235,7 @@ class Pools(object):
         if pool is not None:
             return pool
         with self._lock:
-            proxy = proxy_for(scheme, host, port, self.environ)
+            proxy = proxy_for(scheme, host, port)
             manager = self._manager(proxy)
             kwargs = tls_kwargs(verify) if scheme == "https" else None
             if kwargs and kwargs["cert_reqs"] == "CERT_NONE":

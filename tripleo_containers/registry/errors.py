@@ -236,9 +236,3 @@ def retry_after(resp, limit=60.0):
         return min(float(value), limit)
     return None
 
-
-def check(resp, expected, **kw):
-    """Return ``resp`` if its status is in ``expected``, else raise its error."""
-    if resp.status_code in expected:
-        return resp
-    raise error_for(resp, **kw)

@@ -25,7 +25,7 @@ import random
 import re
 import threading
 import time
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from tripleo_containers.registry import connections
 from tripleo_containers.registry import credentials
@@ -67,7 +67,7 @@ class _RedactQueryFilter(logging.Filter):
         return match.group(0)
 
 
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueryFilter())
+_REDACT_QUERY = _RedactQueryFilter()
 
 MAX_SMALL_BODY = 4 * 1024 * 1024
 # Retries and redirects are this module's business; a Retry object (not
@@ -252,7 +252,7 @@ class Transport(object):
     def __init__(self, keychain=None, insecure=(), ca_bundles=None,
                  default_verify=True, retries=4, backoff_base=0.5, max_backoff=8.0,
                  timeout=(15, 60), pool_size=64, sleep=None,
-                 user_agent="tripleo-containers", environ=None, cancel=None,
+                 user_agent="tripleo-containers", cancel=None,
                  min_rate=MIN_RATE):
         if isinstance(timeout, (int, float)):
             timeout = (timeout, timeout)  # (connect, read)
@@ -270,7 +270,10 @@ class Transport(object):
         self._states_lock = threading.Lock()
         self._secret_tokens = set()
         self.user_agent = user_agent
-        self.pools = connections.Pools(maxsize=pool_size, environ=environ)
+        # Installed here, not at import, so importing the module changes no
+        # logger; addFilter skips a filter already present.
+        logging.getLogger("urllib3.connectionpool").addFilter(_REDACT_QUERY)
+        self.pools = connections.Pools(maxsize=pool_size)
         self._timeout = connections.urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
     # -- helpers -----------------------------------------------------------
@@ -299,11 +302,7 @@ class Transport(object):
         return self.keychain.resolve(registry)
 
     def _source_name(self, registry):
-        cred = self._credential(registry)
-        if cred:
-            return cred.source
-        searched = self.keychain.searched
-        return "none found (searched: %s)" % (", ".join(searched) or "nothing")
+        return self.keychain.describe(registry)
 
     # -- the raw send with retries and redirects ----------------------------
 
@@ -537,8 +536,12 @@ class Transport(object):
                 hops += 1
                 if hops > _MAX_REDIRECTS:
                     raise errors.RegistryError("too many redirects", method=method, url=url)
-                url = urljoin(url, resp.headers["Location"])
                 resp.close()
+                try:
+                    url = connections.redirect_target(url, resp.headers["Location"],
+                                                      self.insecure)
+                except connections.RedirectRefused as exc:
+                    raise errors.RegistryError(str(exc), method=method, url=url)
                 continue
             if resp.status_code in expected:
                 return resp

@@ -56,10 +56,8 @@ class _Progress(object):
     def image_done(self, result):
         with self.lock:
             self.done_images += 1
-            if result.status == "failed":
-                self._line("failed: %s -> %s: %s" % (
-                    result.source, result.destination, result.error))
-            elif not self.tty:
+            # why an image failed is said once per reason, after the run
+            if not self.tty:
                 self._line("[%d/%d] %s: %s (%.1f MiB)" % (
                     self.done_images, max(self.total_images, self.done_images),
                     result.status, result.destination, result.bytes_moved / MIB))
@@ -161,9 +159,11 @@ class Upload(command.Lister):
                         **common.registry_kwargs(parsed_args))
                 if cancel.is_set():
                     progress.finish()
+                    _say_failures(progress, results)
                     _interrupted(stream, results)
         finally:
             progress.finish()
+        _say_failures(progress, results)
         if parsed_args.dry_run:
             progress._line("dry run: nothing written")
         failed = [r for r in results if r.status == "failed"]
@@ -220,6 +220,13 @@ class _Interruptible(object):
     def __exit__(self, *exc):
         for signum, handler in self.saved.items():
             signal.signal(signum, handler)
+
+
+def _say_failures(progress, results):
+    """Why images failed, once per reason (copy/report.py)."""
+    from tripleo_containers.copy import report
+    for line in report.failure_lines(results):
+        progress._line(line)
 
 
 def _interrupted(stream, results):
