@@ -90,7 +90,10 @@ def test_trickling_source_fails_its_images_as_stalled_and_the_rest_finish(
         return None
     proxy = proxies(src, decide=decide, trickle_seconds=0.4, hang_seconds=120)
     path = images_file(tmp_path / "images.yaml", seeded, proxy.address, dst.address)
+    started = time.monotonic()
     proc, rows = upload(path, "--timeout", "2", timeout=100)
+    faultproxy.record("field", case="trickle 2.5 B/s, --timeout 2",
+                      seconds=round(time.monotonic() - started, 1))
     assert proc.returncode == 1, proc.stderr
     assert "2 of 4 images failed to copy" in proc.stderr
     lines = [l for l in proc.stderr.splitlines() if l.startswith("failed: ")]
@@ -151,7 +154,10 @@ def test_first_signal_stops_cancels_sessions_and_a_rerun_finishes(
     try:
         assert _wait_for(lambda: len(proxy.faulted("trickle")) >= 2)
         proc.send_signal(signum)
+        signalled = time.monotonic()
         code, out, err = _finish(proc)
+        faultproxy.record("field", case="signal %d" % signum,
+                          seconds=round(time.monotonic() - signalled, 1))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -210,8 +216,12 @@ def test_concurrent_overlapping_runs_all_succeed(registry_factory, skopeo, tmp_p
             chosen = [names[(i * 2 + k) % len(names)] for k in range(len(names) - 2)]
             files.append(images_file(tmp_path / ("images-%d-%d.yaml" % (round_, i)),
                                      seeded, src.address, dst.address, chosen))
+        started = time.monotonic()
         procs = [_start_upload(f) for f in files]
         outcomes = [_finish(p, timeout=240) for p in procs]
+        faultproxy.record("field", case="4 concurrent runs", round=round_,
+                          codes=[o[0] for o in outcomes],
+                          seconds=round(time.monotonic() - started, 1))
         for code, out, err in outcomes:
             assert code == 0, err
         assert_complete(dst, seeded, skopeo)
@@ -274,7 +284,12 @@ def test_full_destination_disk_fails_fast_with_the_cause_and_frees_sessions(
                               "project": 16 << 10, "service": 4 << 10})
     counter = request_counter(dst)
     path = images_file(tmp_path / "images.yaml", seeded, src.address, dst.address)
+    started = time.monotonic()
     proc, rows = upload(path, timeout=100)
+    faultproxy.record("field", case="full disk", seconds=round(time.monotonic() - started, 1),
+                      failed_puts=counter.count(method="PUT", route="upload", status=500),
+                      sessions_left=len(open_sessions(dst)),
+                      deletes=counter.count(method="DELETE", route="upload"))
     assert proc.returncode == 1
     lines = [l for l in proc.stderr.splitlines() if l.startswith("failed: ")]
     assert lines
@@ -298,7 +313,11 @@ def test_a_5xx_storm_on_writes_stops_retries(registry_factory, proxies, tmp_path
     proxy = proxies(dst, decide=lambda req: (
         "500" if req.method in ("POST", "PUT", "PATCH") else None))
     path = images_file(tmp_path / "images.yaml", seeded, src.address, proxy.address)
+    started = time.monotonic()
     proc, rows = upload(path, timeout=100)
+    faultproxy.record("field", case="500 to every write", seconds=round(
+        time.monotonic() - started, 1), writes=len(
+            [r for r in proxy.requests if r.method in ("POST", "PUT")]))
     assert proc.returncode == 1
     assert "4 of 4 images failed to copy" in proc.stderr
     lines = [l for l in proc.stderr.splitlines() if l.startswith("failed: ")]

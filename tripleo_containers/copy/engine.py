@@ -382,8 +382,10 @@ class _Run(object):
                 image.blobs[blob.digest] = blob.size
 
     def _fail(self, image, exc):
-        if isinstance(exc, errors.Cancelled):
-            return False  # INTERRUPTED at the end of the run, not failed
+        if isinstance(exc, errors.Cancelled) or self.cancel.is_set():
+            # INTERRUPTED at the end of the run: after a cancel, errors are
+            # mostly its own doing (connections cut short)
+            return False
         with self.lock:
             if image.status in (FAILED, COPIED, PRESENT):
                 return False
