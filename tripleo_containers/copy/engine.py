@@ -41,7 +41,7 @@ SMALL_BLOB = 2 * 1024 * 1024
 META_JOBS = 16
 # After a cancel, how long in-flight work may take to notice before the run
 # abandons it (and cancels the upload sessions it left open).
-GRACE = 1.5
+GRACE = 1.0
 # How often the main thread looks at the cancel event while it waits.
 _TICK = 0.2
 # Manifest PUTs of one image answered "blob unknown" (another run or a
@@ -155,6 +155,7 @@ class _Tracker(object):
         self.cond = threading.Condition()
         self.outstanding = 0
         self.cancel = cancel
+        self.deadline = None  # GRACE after the cancel was first seen
 
     def submit(self, pool, fn, *args):
         if self.cancel.is_set():
@@ -183,13 +184,12 @@ class _Tracker(object):
 
     def wait(self):
         """Until no task is left, or GRACE after a cancel."""
-        deadline = None
         with self.cond:
             while self.outstanding:
                 if self.cancel.is_set():
                     now = time.monotonic()
-                    deadline = deadline or now + GRACE
-                    if now >= deadline:
+                    self.deadline = self.deadline or now + GRACE
+                    if now >= self.deadline:
                         return
                 self.cond.wait(_TICK)
 
@@ -314,15 +314,14 @@ class _Run(object):
                 continue
 
     def _close_pools(self):
-        if not self.cancel.is_set():
-            self.meta.shutdown()
-            self.upload.shutdown()
-            return
-        self.tracker.wait()
-        # Workers still blocked (in a socket read that has not timed out
-        # yet) are left behind; what they opened at the destination is not.
-        self.meta.shutdown(wait=False, cancel_futures=True)
-        self.upload.shutdown(wait=False, cancel_futures=True)
+        cancelled = self.cancel.is_set()
+        if cancelled:
+            self.tracker.wait()
+        # After a cancel, workers still blocked (in a socket read that has
+        # not timed out yet) are left behind; what they opened at the
+        # destination is not.
+        self.meta.shutdown(wait=not cancelled, cancel_futures=cancelled)
+        self.upload.shutdown(wait=not cancelled, cancel_futures=cancelled)
         with self.lock:
             sessions, self.sessions = dict(self.sessions), {}
         if sessions:
