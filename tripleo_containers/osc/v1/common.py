@@ -59,10 +59,43 @@ def add_registry_options(parser, insecure_help=INSECURE_HELP, ca_help=CA_BUNDLE_
     return parser
 
 
-def registry_kwargs(parsed_args):
+def add_undercloud_tls_option(parser):
+    """--undercloud-registry-tls, for commands given a registry to talk to."""
+    parser.add_argument(
+        "--undercloud-registry-tls", action="store_true",
+        help="The undercloud registry (the address `prepare --push-destination` "
+             "without a value resolves to, port 8787) serves TLS: verify it. "
+             "Without this, as in prepare and upload, it is talked to over "
+             "plain HTTP; every other registry is TLS-verified unless given "
+             "with --insecure-registry.")
+    return parser
+
+
+def _undercloud_plain(parsed_args, registry):
+    """True when ``registry`` is the undercloud default and no TLS option
+    (--undercloud-registry-tls, a --ca-bundle naming it) says it serves TLS."""
+    if getattr(parsed_args, "undercloud_registry_tls", False):
+        return False
+    if any(b.partition("=")[0] == registry for b in parsed_args.ca_bundles if "=" in b):
+        return False
+    from tripleo_containers.prepare import undercloud
+    # Only a :8787 address can be the default: spare other registries the lookup
+    if not registry.endswith(":%d" % undercloud.PORT):
+        return False
+    return registry == undercloud.default_push_destination()
+
+
+def registry_kwargs(parsed_args, registry=None):
     """The registry options as the library's keyword arguments (upload,
-    daemon upload, ops.make_client: insecure, ca_bundles, credentials_file)."""
-    return dict(insecure=parsed_args.insecure, ca_bundles=parsed_args.ca_bundles,
+    daemon upload, ops.make_client: insecure, ca_bundles, credentials_file).
+
+    ``registry``: the one registry the command talks to; when it is the
+    undercloud default it is plain HTTP, as prepare and upload take it.
+    """
+    insecure = list(parsed_args.insecure)
+    if registry and registry not in insecure and _undercloud_plain(parsed_args, registry):
+        insecure.append(registry)
+    return dict(insecure=insecure, ca_bundles=parsed_args.ca_bundles,
                 credentials_file=parsed_args.registry_credentials)
 
 

@@ -10,14 +10,15 @@ from tripleo_containers.osc.v1 import common
 LOG = logging.getLogger(__name__)
 
 
-def make_client(parsed_args):
+def make_client(parsed_args, registry):
+    """A client for these options, talking to ``registry`` (host:port)."""
     from tripleo_containers.registry import ops
-    return common.run(ops.make_client, **common.registry_kwargs(parsed_args))
+    return common.run(ops.make_client, **common.registry_kwargs(parsed_args, registry))
 
 
-def call(parsed_args, func, *args, **kwargs):
+def call(parsed_args, registry, func, *args, **kwargs):
     """Run ``func(client, *args)`` with a client for these options."""
-    client = make_client(parsed_args)
+    client = make_client(parsed_args, registry)
     try:
         return common.run(func, client, *args, **kwargs)
     finally:
@@ -39,13 +40,15 @@ class ListImages(command.Lister):
         parser.add_argument(
             "--registry", metavar="<host:port>",
             help="Registry to list (default: the undercloud registry, "
-                 "<br-ctlplane address>:8787).")
+                 "<br-ctlplane address>:8787, plain HTTP unless "
+                 "--undercloud-registry-tls).")
         parser.add_argument(
             "--digests", action="store_true",
             help="Also show each tag's manifest digest (one HEAD per tag).")
         parser.add_argument(
             "--page-size", type=int, default=1000, metavar="<n>",
             help="Entries asked for per _catalog / tags/list request (default 1000).")
+        common.add_undercloud_tls_option(parser)
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
@@ -55,7 +58,7 @@ class ListImages(command.Lister):
             raise osc_exc.CommandError("--page-size must be at least 1")
         registry = parsed_args.registry or undercloud.default_push_destination()
         common.run(core.registry_host, registry, "--registry")
-        rows = call(parsed_args, ops.list_images, registry,
+        rows = call(parsed_args, registry, ops.list_images, registry,
                     page_size=parsed_args.page_size, digests=parsed_args.digests)
         columns = ("Repository", "Tag") + (("Digest",) if parsed_args.digests else ())
         return columns, [(r, t or "", d or "")[:len(columns)] for r, t, d in rows]
@@ -75,6 +78,7 @@ class ShowImage(command.ShowOne):
             "--platform", default="linux/amd64", metavar="<os/arch>",
             help="For a multi-platform image: which variant's config and "
                  "layers to show (default linux/amd64).")
+        common.add_undercloud_tls_option(parser)
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
@@ -82,7 +86,7 @@ class ShowImage(command.ShowOne):
         from osc_lib.cli import format_columns
         from tripleo_containers.registry import ops
         ref = parse_ref(parsed_args.image)
-        info = call(parsed_args, ops.show, ref, parsed_args.platform)
+        info = call(parsed_args, ref.registry, ops.show, ref, parsed_args.platform)
         layers = [dict(l) for l in info["layers"]]
         fields = (
             ("Name", info["name"]),
@@ -114,12 +118,13 @@ class DeleteImage(command.ShowOne):
                             help="Image to delete; a tag is resolved to its digest first.")
         parser.add_argument("--yes", "-y", action="store_true",
                             help="Do not ask for confirmation.")
+        common.add_undercloud_tls_option(parser)
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
         from tripleo_containers.registry import ops
         ref = parse_ref(parsed_args.image)
-        client = make_client(parsed_args)
+        client = make_client(parsed_args, ref.registry)
         try:
             digest = common.run(ops.resolve_digest, client, ref)
             if not parsed_args.yes:
