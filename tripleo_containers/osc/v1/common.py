@@ -38,6 +38,43 @@ def add_deployment_options(parser, env_help):
                         help="Roles file (default: the installed roles_data.yaml).")
 
 
+# Options naming data files that a checkout and the installed package both
+# carry (environments/, heat-templates/, container-images/).
+DATA_OPTIONS = (("environment_files", "-e"), ("environment_directories",
+                                              "--environment-directory"),
+                ("roles_file", "--roles-file"), ("template_file", "--template-file"))
+
+
+def use_installed_data(parsed_args, stderr):
+    """A relative data path that is not under the current directory, e.g.
+    ``-e environments/docker.yaml`` run outside a checkout, is taken from the
+    installed data folders (as `openstack overcloud deploy --templates` finds
+    its tree); each substitution is said on ``stderr``."""
+    import os
+    from tripleo_containers import data
+
+    def resolve(path, option):
+        if not path or os.path.isabs(path) or os.path.exists(path):
+            return path
+        rel = os.path.normpath(path)
+        if rel.startswith(os.pardir):
+            return path
+        try:
+            found = data.path(rel)
+        except FileNotFoundError:
+            return path
+        stderr.write("%s %s: not in %s; using the installed %s\n"
+                     % (option, path, os.getcwd(), found))
+        return found
+
+    for dest, option in DATA_OPTIONS:
+        value = getattr(parsed_args, dest, None)
+        if isinstance(value, list):
+            setattr(parsed_args, dest, [resolve(v, option) for v in value])
+        elif value:
+            setattr(parsed_args, dest, resolve(value, option))
+
+
 INSECURE_HELP = ("Talk plain HTTP to this registry (repeatable); the undercloud "
                  "registry on :8787 is plain HTTP.")
 CA_BUNDLE_HELP = ("CA certificates to verify a registry's TLS with; without "

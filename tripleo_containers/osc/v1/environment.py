@@ -38,6 +38,7 @@ class ValidateEnvironment(command.Lister):
                 "give the environments to check with -e FILE (repeat), e.g. "
                 "-e environments/docker.yaml -e docker_registry.yaml")
         from tripleo_containers import validate
+        common.use_installed_data(parsed_args, self.app.stderr)
         found = common.run(
             validate.validate, parsed_args.environment_files,
             env_dirs=parsed_args.environment_directories,

@@ -93,6 +93,7 @@ class Prepare(command.Lister):
         from tripleo_containers import fileutil
         from tripleo_containers.prepare import core, output
 
+        common.use_installed_data(parsed_args, self.app.stderr)
         values = common.key_values(parsed_args.set_values, "--set")
         for option, key in (("namespace", "namespace"), ("tag", "tag"),
                             ("prefix", "name_prefix"), ("suffix", "name_suffix")):
