@@ -11,6 +11,14 @@ def command_line():
     return "openstack " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def isatty(stream):
+    """stream.isatty(), False for a stream without one or a closed one."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def key_values(items, option):
     """[KEY=VALUE, ...] -> dict; a malformed item is a one-line CommandError."""
     out = {}

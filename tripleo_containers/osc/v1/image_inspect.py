@@ -136,7 +136,7 @@ class DeleteImage(command.ShowOne):
 
     def _confirm(self, ref, digest):
         stdin = getattr(self.app, "stdin", None) or sys.stdin
-        if not _isatty(stdin):
+        if not common.isatty(stdin):
             raise osc_exc.CommandError(
                 "not deleting %s without confirmation: pass --yes" % ref)
         stderr = getattr(self.app, "stderr", None) or sys.stderr
@@ -144,10 +144,3 @@ class DeleteImage(command.ShowOne):
         stderr.flush()
         if stdin.readline().strip().lower() not in ("y", "yes"):
             raise osc_exc.CommandError("%s not deleted" % ref)
-
-
-def _isatty(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
