@@ -11,6 +11,18 @@ def command_line():
     return "openstack " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+class NoBlankTable(object):
+    """Mixin for a Lister: no rows in a table print nothing, where cliff's
+    table formatter prints a blank line (validate with no findings, an
+    empty registry)."""
+
+    def produce_output(self, parsed_args, column_names, data):
+        data = list(data)
+        if not data and getattr(parsed_args, "formatter", None) == "table":
+            return 0
+        return super().produce_output(parsed_args, column_names, data)
+
+
 def isatty(stream):
     """stream.isatty(), False for a stream without one or a closed one."""
     try:

@@ -9,7 +9,7 @@ from tripleo_containers.osc.v1 import common
 LOG = logging.getLogger(__name__)
 
 
-class ValidateEnvironment(command.Lister):
+class ValidateEnvironment(common.NoBlankTable, command.Lister):
     """Check Heat environments, service templates and image parameters before a deploy.
 
     Merges the environments like `openstack overcloud deploy`, follows every

@@ -30,7 +30,7 @@ def parse_ref(text, what="image"):
     return common.run(ops.parse_ref, text, what)
 
 
-class ListImages(command.Lister):
+class ListImages(common.NoBlankTable, command.Lister):
     """List the repositories and tags of a registry."""
 
     auth_required = False

@@ -122,6 +122,8 @@ class Prepare(command.Lister):
             files[parsed_args.output_kolla_globals] = common.run(
                 output.kolla_globals, result)
         common.run(fileutil.atomic_write_all, files)
-        LOG.info("%d images, %d parameters", len(result.images), len(result.params))
+        # on stderr, not LOG.info: `openstack` shows only warnings by default
+        self.app.stderr.write("%d images, %d parameters\n"
+                              % (len(result.images), len(result.params)))
         return (("Image", "Push destination"),
                 [(i["imagename"], i.get("push_destination", "")) for i in result.images])

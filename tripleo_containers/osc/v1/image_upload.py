@@ -50,7 +50,9 @@ class Upload(command.Lister):
         if parsed_args.timeout is not None and not 0 < parsed_args.timeout <= 3600:
             raise osc_exc.CommandError("--timeout must be between 0 and 3600 seconds")
         stream = getattr(self.app, "stderr", None) or sys.stderr
-        progress = progressbar.Progress(stream, common.isatty(stream))
+        # the daemon path has no plan phase: nothing to hold its lines for
+        progress = progressbar.Progress(stream, common.isatty(stream),
+                                        plan_first=parsed_args.source_daemon is None)
         try:
             if parsed_args.source_daemon is not None:
                 results = self._from_daemon(parsed_args, progress)
@@ -63,7 +65,9 @@ class Upload(command.Lister):
         finally:
             progress.finish()
         if parsed_args.dry_run:
-            progress._line("dry run: nothing written")
+            progress.note("dry run: nothing written")
+        else:
+            progress.totals(results)
         failed = [r for r in results if r.status == "failed"]
         if failed:
             self._failure = "%d of %d images failed to copy" % (len(failed), len(results))

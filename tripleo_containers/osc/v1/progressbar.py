@@ -6,17 +6,32 @@ this one, through image_upload) on each run.
 import threading
 import time
 
-MIB = 1024.0 * 1024.0
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def size(count):
+    """Bytes in the largest binary unit that keeps a digit before the point:
+    512 B, 3.4 KiB, 12.0 MiB (a small image is not "0.0 MiB")."""
+    value = float(count)
+    for unit in UNITS[:-1]:
+        if abs(value) < 1024:
+            break
+        value /= 1024
+    else:
+        unit = UNITS[-1]
+    return "%d B" % count if unit == "B" else "%.1f %s" % (value, unit)
 
 
 class Progress(object):
     """Engine progress -> a one-line bar on a terminal, log lines otherwise.
 
     Duck-typed against tripleo_containers.copy.engine.Progress so this module
-    does not import the library at start-up.
+    does not import the library at start-up. With ``plan_first`` the lines of
+    images settled before the plan (already present, unreadable) are held
+    until the plan line, so a re-run or a dry run reads plan first.
     """
 
-    def __init__(self, stream, tty):
+    def __init__(self, stream, tty, plan_first=True):
         self.stream = stream
         self.tty = tty
         self.lock = threading.Lock()
@@ -26,6 +41,7 @@ class Progress(object):
         self.moved = 0
         self.last_draw = 0.0
         self.started = time.monotonic()
+        self.held = [] if plan_first else None
 
     def starting(self, images):
         with self.lock:
@@ -35,11 +51,14 @@ class Progress(object):
         with self.lock:
             self.total_images = max(self.total_images, plan.images)
             self.total_bytes = plan.bytes_to_move
+            held, self.held = self.held or [], None
             if not self.tty:
                 self._line("plan: %d images (%d already present), %d unique blobs, "
-                           "%.1f MiB to upload, %d blobs already there, %d mounts" % (
+                           "%s to upload, %d blobs already there, %d mounts" % (
                                plan.images, plan.images_present, plan.unique_blobs,
-                               plan.bytes_to_move / MIB, plan.blobs_present, plan.mounts))
+                               size(plan.bytes_to_move), plan.blobs_present, plan.mounts))
+            for text in held:
+                self._line(text)
             self._draw(force=True)
 
     def bytes_moved(self, count):
@@ -51,19 +70,50 @@ class Progress(object):
         with self.lock:
             self.done_images += 1
             if result.status == "failed":
-                self._line("failed: %s -> %s: %s" % (
+                self._say("failed: %s -> %s: %s" % (
                     result.source, result.destination, result.error))
             elif not self.tty:
-                self._line("[%d/%d] %s: %s (%.1f MiB)" % (
+                self._say("[%d/%d] %s: %s (%s)" % (
                     self.done_images, max(self.total_images, self.done_images),
-                    result.status, result.destination, result.bytes_moved / MIB))
+                    result.status, result.destination, size(result.bytes_moved)))
             self._draw(force=True)
+
+    def note(self, text):
+        """A line of the command's own, after what the engine reported."""
+        with self.lock:
+            self._flush_held()
+            self._line(text)
+
+    def totals(self, results):
+        """The one closing line: images by outcome, bytes moved, time, rate."""
+        seconds = time.monotonic() - self.started
+        count = {}
+        for r in results:
+            count[r.status] = count.get(r.status, 0) + 1
+        moved = sum(r.bytes_moved or 0 for r in results)
+        self.note("total: %d copied, %d already present, %d failed; %s moved in %.1f s "
+                  "(%s/s)" % (count.get("copied", 0), count.get("already present", 0),
+                              count.get("failed", 0), size(moved), seconds,
+                              size(moved / seconds if seconds > 0 else 0)))
 
     def finish(self):
         with self.lock:
+            self._flush_held()
             if self.tty:
                 self.stream.write("\r\033[K")
                 self.stream.flush()
+
+    def _say(self, text):
+        if self.held is not None:
+            self.held.append(text)
+        else:
+            self._line(text)
+
+    def _flush_held(self):
+        # the engine stopped before a plan (an error): say what it reported
+        held, self.held = self.held or [], None
+        for text in held:
+            self._line(text)
 
     def _line(self, text):
         if self.tty:
@@ -80,7 +130,7 @@ class Progress(object):
             self.done_images / float(self.total_images or 1))
         width = 30
         full = int(min(frac, 1.0) * width)
-        self.stream.write("\r[%s%s] %d/%d images  %.1f/%.1f MiB  %.0fs" % (
+        self.stream.write("\r[%s%s] %d/%d images  %s/%s  %.0fs" % (
             "#" * full, "." * (width - full), self.done_images, self.total_images,
-            self.moved / MIB, self.total_bytes / MIB, now - self.started))
+            size(self.moved), size(self.total_bytes), now - self.started))
         self.stream.flush()
