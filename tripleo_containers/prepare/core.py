@@ -116,16 +116,16 @@ def _selected(imagename, includes, excludes):
     return not any(p.search(imagename) for p in excludes)
 
 
-def _strategies(raw, request, catalog):
-    """ContainerImagePrepare entries (or one implicit entry) as Strategies."""
-    origin = "ContainerImagePrepare"
+def _strategies(raw, request, catalog, source=None):
+    """ContainerImagePrepare entries (or one implicit entry) as Strategies;
+    ``source``: the environment file they come from, for messages."""
+    origin = ("environment file %s: " % source if source else "") + "ContainerImagePrepare"
     if raw is None:
         raw = [{}]
     elif not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
         raise exceptions.InputError(
-            "parameter_defaults.ContainerImagePrepare must be a list of mappings "
-            "(each with set/includes/excludes/push_destination), got %s"
-            % type(raw).__name__)
+            "%s must be a list of mappings (each with set/includes/excludes/"
+            "push_destination), got %s" % (origin, type(raw).__name__))
     out = []
     for i, entry in enumerate(raw, 1):
         where = "%s entry %d" % (origin, i)
@@ -184,7 +184,10 @@ def prepare(request):
         if containerized:
             wanted = services_mod.enabled_services(env, roles) & containerized
     params_env = env.get("parameter_defaults") or {}
-    strategies = _strategies(params_env.get("ContainerImagePrepare"), request, catalog)
+    raw = params_env.get("ContainerImagePrepare")
+    source = environments.last_setting(files, "ContainerImagePrepare") \
+        if raw is not None else None
+    strategies = _strategies(raw, request, catalog, source)
 
     images, labels, param_image, sources = {}, {}, {}, []
     for strategy in strategies:

@@ -6,9 +6,23 @@ import sys
 from osc_lib import exceptions as osc_exc
 
 
-def command_line():
+def program(app):
+    """The program the user ran: `openstack` or `tripleo-containers`."""
+    return getattr(app, "NAME", None) or "openstack"
+
+
+def command_line(app):
     """The command as the user typed it, for file headers."""
-    return "openstack " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return " ".join([program(app)] + [shlex.quote(a) for a in sys.argv[1:]])
+
+
+def sibling_command(cmd, own, other):
+    """Another command of ours as the user would type it through the program
+    that runs ``cmd`` (whose own last words are ``own``): for ``registry
+    stop`` that is `openstack overcloud container registry stop` or
+    `tripleo-containers registry stop`."""
+    name = getattr(cmd, "cmd_name", None) or "overcloud container " + own
+    return "%s %s%s" % (program(cmd.app), name[:len(name) - len(own)], other)
 
 
 class NoBlankTable(object):

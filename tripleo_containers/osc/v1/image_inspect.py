@@ -129,10 +129,29 @@ class DeleteImage(command.ShowOne):
             digest = common.run(ops.resolve_digest, client, ref)
             if not parsed_args.yes:
                 self._confirm(ref, digest)
-            common.run(ops.delete, client, ref, digest)
+            self._delete(client, ref, digest)
         finally:
             client.transport.close()
         return ("Name", "Digest", "Deleted"), (ref.name, digest, True)
+
+    def _delete(self, client, ref, digest):
+        from tripleo_containers.registry import client as client_mod
+        from tripleo_containers.registry import ops
+        try:
+            return common.run(ops.delete, client, ref, digest)
+        except osc_exc.CommandError as exc:
+            refused = exc.__context__
+            if not isinstance(refused, client_mod.DeleteRefused):
+                raise
+            raise osc_exc.CommandError(
+                "%s %s: registry %s does not allow deletes (405 UNSUPPORTED); one "
+                "started by `registry start`: stop it and start it again with `%s "
+                "--delete-enabled` and the same --address and --state-dir (its images "
+                "stay); another distribution registry: set storage.delete.enabled: "
+                "true in its config and restart it (a pull-through mirror never "
+                "deletes)" % (refused.method, refused.url, ref.registry,
+                              common.sibling_command(self, "image delete",
+                                                     "registry start")))
 
     def _confirm(self, ref, digest):
         stdin = getattr(self.app, "stdin", None) or sys.stdin

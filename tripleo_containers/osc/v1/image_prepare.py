@@ -24,13 +24,16 @@ class Prepare(command.Lister):
             "--template-file", metavar="<file>",
             help="Image catalog template (default: the installed "
                  "container-images/overcloud_containers.yaml.j2).")
+        shown = _catalog_defaults()
         parser.add_argument("--namespace", metavar="<registry/namespace>",
-                            help="Registry and namespace of the source images, "
-                                 "e.g. docker.io/tripleopike.")
-        parser.add_argument("--tag", metavar="<tag>", help="Image tag.")
+                            help="Registry and namespace of the source images "
+                                 "(default: %s)." % shown("namespace"))
+        parser.add_argument("--tag", metavar="<tag>",
+                            help="Image tag (default: %s)." % shown("tag"))
         parser.add_argument("--prefix", metavar="<prefix>",
-                            help="Image name prefix, e.g. centos-binary-.")
-        parser.add_argument("--suffix", metavar="<suffix>", help="Image name suffix.")
+                            help="Image name prefix (default: %s)." % shown("name_prefix"))
+        parser.add_argument("--suffix", metavar="<suffix>",
+                            help="Image name suffix (default: %s)." % shown("name_suffix"))
         parser.add_argument(
             "--set", metavar="<key=value>", action="append", default=[],
             dest="set_values",
@@ -117,7 +120,7 @@ class Prepare(command.Lister):
             files[parsed_args.output_images_file] = output.images_file(result)
         if parsed_args.output_env_file:
             files[parsed_args.output_env_file] = output.env_file(
-                result, common.command_line())
+                result, common.command_line(self.app))
         if parsed_args.output_kolla_globals:
             files[parsed_args.output_kolla_globals] = common.run(
                 output.kolla_globals, result)
@@ -127,3 +130,22 @@ class Prepare(command.Lister):
                               % (len(result.images), len(result.params)))
         return (("Image", "Push destination"),
                 [(i["imagename"], i.get("push_destination", "")) for i in result.images])
+
+
+def _catalog_defaults():
+    """value -> text for --help, from the catalog's defaults file (the one
+    place they live, so --help cannot drift from what prepare uses)."""
+    from tripleo_containers import exceptions
+    from tripleo_containers.prepare import catalog
+    try:
+        values = catalog.defaults()
+    except (exceptions.Error, OSError):
+        values = {}
+
+    def shown(key):
+        value = values.get(key)
+        if value is None:
+            return "the catalog's, see container-images/%s" % catalog.DEFAULTS
+        # %% survives argparse's own %-formatting of help texts
+        return (str(value) or "none").replace("%", "%%")
+    return shown
