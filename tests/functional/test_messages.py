@@ -5,22 +5,16 @@ ContainerImagePrepare came from, and `registry stop` returning only once the
 registry's PID is gone."""
 import os
 import shlex
-import socket
 
 import pytest
 
 from osc_cli import BIN, openstack, standalone
 from tripleo_containers.prepare import catalog
+from tripleo_containers.registry import local
 from tripleo_containers.testing import images
 
 CLIS = {"openstack": (openstack, ("overcloud", "container")),
         "tripleo-containers": (standalone, ())}
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _one_line(proc):
@@ -45,7 +39,7 @@ def test_registry_start_names_its_stop_command_and_stop_waits_for_the_pid(
         program, tmp_path):
     cli, prefix = CLIS[program]
     state = tmp_path / "state"
-    started = cli(*prefix, "registry", "start", "--address", "127.0.0.1:%d" % _free_port(),
+    started = cli(*prefix, "registry", "start", "--address", "127.0.0.1:%d" % local.free_port(),
                   "--state-dir", str(state), "-f", "value", "-c", "pid", "-c", "stop_with",
                   check=True)
     pid_text, stop_with = started.stdout.splitlines()
