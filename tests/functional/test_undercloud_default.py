@@ -70,3 +70,9 @@ def test_other_registries_stay_tls_verified(undercloud, registry_factory):
     proc = standalone("image", "tag", "discover", "--image", ref,
                       "--tag-from-label", "version", env=env)
     assert proc.returncode != 0 and "TLS verification failed" in proc.stderr
+
+
+def test_a_bad_registry_address_is_one_line():
+    proc = standalone("image", "list", "--registry", "a b")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("--registry 'a b' is not a registry address")

@@ -73,11 +73,10 @@ def compile_patterns(patterns, option):
 
 def registry_host(value, origin):
     """Validate a host[:port] given for a registry."""
-    if not isinstance(value, str) or not reference.valid_host(value):
-        raise exceptions.InputError(
-            "%s %r is not a registry address; use HOST:PORT, e.g. "
-            "192.168.24.1:8787 ([v6addr]:8787 for IPv6)" % (origin, value))
-    return value
+    try:
+        return reference.parse_registry(value, origin)
+    except reference.InvalidReference as exc:
+        raise exceptions.InputError(str(exc))
 
 
 def _push_destination(value, origin):

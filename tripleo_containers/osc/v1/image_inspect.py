@@ -25,6 +25,14 @@ def call(parsed_args, registry, func, *args, **kwargs):
         client.transport.close()
 
 
+def parse_registry(text, origin):
+    from tripleo_containers.registry import reference
+    try:
+        return reference.parse_registry(text, origin)
+    except reference.InvalidReference as exc:
+        raise osc_exc.CommandError(str(exc))
+
+
 def parse_ref(text, what="image"):
     from tripleo_containers.registry import ops
     return common.run(ops.parse_ref, text, what)
@@ -52,12 +60,12 @@ class ListImages(common.NoBlankTable, command.Lister):
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
-        from tripleo_containers.prepare import core, undercloud
+        from tripleo_containers.prepare import undercloud
         from tripleo_containers.registry import ops
         if parsed_args.page_size < 1:
             raise osc_exc.CommandError("--page-size must be at least 1")
         registry = parsed_args.registry or undercloud.default_push_destination()
-        common.run(core.registry_host, registry, "--registry")
+        parse_registry(registry, "--registry")
         rows = call(parsed_args, registry, ops.list_images, registry,
                     page_size=parsed_args.page_size, digests=parsed_args.digests)
         columns = ("Repository", "Tag") + (("Digest",) if parsed_args.digests else ())
