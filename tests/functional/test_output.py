@@ -153,3 +153,10 @@ def test_tables_fit_a_terminal_and_json_stays_whole(registry_factory, tmp_path):
     assert table and max(len(l) for l in table) <= 80, "\n".join(table)
     info = json.loads(openstack(*show, "-f", "json", check=True).stdout)
     assert info["Labels"]["description"] == "x" * 300
+
+
+def test_an_empty_registry_lists_nothing_not_a_blank_line(plain_registry):
+    args = ("overcloud", "container", "image", "list", "--registry", plain_registry.address,
+            "--insecure-registry", plain_registry.address)
+    assert openstack(*args, check=True).stdout == ""
+    assert json.loads(openstack(*args, "-f", "json", check=True).stdout) == []
