@@ -1,5 +1,6 @@
 """Helpers shared by the command modules; standard library only."""
 import logging
+import os
 import shlex
 import sys
 
@@ -84,7 +85,6 @@ def use_installed_data(parsed_args, stderr):
     ``-e environments/docker.yaml`` run outside a checkout, is taken from the
     installed data folders (as `openstack overcloud deploy --templates` finds
     its tree); each substitution is said on ``stderr``."""
-    import os
     from tripleo_containers import data
 
     def resolve(path, option):
