@@ -4,7 +4,7 @@ HTTP for list/show/delete/tag discover (as for prepare and upload) unless
 TLS-verified.
 
 Tests never use port 8787, so the CLI runs with the undercloud default moved
-to a test registry (a sitecustomize on PYTHONPATH patches prepare.undercloud
+to a test registry (a sitecustomize on PYTHONPATH patches registry.undercloud
 inside the real console script).
 """
 import pytest
@@ -13,7 +13,7 @@ from osc_cli import openstack, standalone
 from tripleo_containers.testing import images
 
 SITECUSTOMIZE = """
-from tripleo_containers.prepare import undercloud
+from tripleo_containers.registry import undercloud
 undercloud.PORT = %(port)d
 undercloud.default_push_destination = lambda: %(address)r
 """

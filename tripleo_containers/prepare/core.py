@@ -6,7 +6,7 @@ from tripleo_containers import exceptions
 from tripleo_containers.prepare import catalog as catalog_mod
 from tripleo_containers.prepare import environments
 from tripleo_containers.prepare import services as services_mod
-from tripleo_containers.prepare import undercloud
+from tripleo_containers.registry import undercloud
 from tripleo_containers.registry import reference
 
 LOG = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Request(object):
 
 
 class Result(object):
-    """images: [{imagename, push_destination?}]; params: {name: image}."""
+    """images: [ImageEntry]; params: {name: image}."""
 
     def __init__(self, images, params, insecure, env_files, services, sources=(),
                  unpinned=()):
@@ -227,9 +227,9 @@ def prepare(request):
             target = str(reference.parse(target).with_digest(pins[name]))
         params[rename_param(param, request.scheme)] = target
     used = {reference.parse(v).registry for v in params.values()}
+    from tripleo_containers.copy import images_file
     return Result(
-        images=[dict(imagename=final[n], **({"push_destination": p} if p else {}))
-                for n, p in images.items()],
+        images=[images_file.ImageEntry(final[n], p or None) for n, p in images.items()],
         unpinned=[rename_param(p, request.scheme) for p in unpinned],
         params=params,
         insecure=sorted(used & insecure),
@@ -266,8 +266,8 @@ def _resolve(request, images, labels, param_image, insecure):
     final = dict((n, n) for n in images)
     if not labels and not request.pin_digests:
         return final, {}, set()
-    from tripleo_containers.registry import ops
-    client = request.client or ops.make_client(
+    from tripleo_containers.registry import connect, ops
+    client = request.client or connect.make_client(
         sorted(insecure), request.ca_bundles, request.credentials_file)
     try:
         refs = dict((n, reference.parse(n)) for n in labels)
@@ -293,7 +293,7 @@ def _resolve(request, images, labels, param_image, insecure):
         pins = dict(source_digests, **dict((n, digests[r]) for n, r in todo.items()))
     finally:
         if request.client is None:
-            client.transport.close()
+            client.close()
     unpinned = pacemaker_params() & set(param_image)
     if unpinned:
         LOG.warning("not pinned (pacemaker bundles append :pcmklatest to a name:tag): %s",

@@ -149,7 +149,7 @@ def _undercloud_plain(parsed_args, registry):
         return False
     if any(b.partition("=")[0] == registry for b in parsed_args.ca_bundles if "=" in b):
         return False
-    from tripleo_containers.prepare import undercloud
+    from tripleo_containers.registry import undercloud
     # Only a :8787 address can be the default: spare other registries the lookup
     if not registry.endswith(":%d" % undercloud.PORT):
         return False
@@ -158,7 +158,7 @@ def _undercloud_plain(parsed_args, registry):
 
 def registry_kwargs(parsed_args, registry=None):
     """The registry options as the library's keyword arguments (upload,
-    daemon upload, ops.make_client: insecure, ca_bundles, credentials_file).
+    daemon upload, registry.connect.make_client: insecure, ca_bundles, credentials_file).
 
     ``registry``: the one registry the command talks to; when it is the
     undercloud default it is plain HTTP, as prepare and upload take it.

@@ -12,17 +12,14 @@ LOG = logging.getLogger(__name__)
 
 def make_client(parsed_args, registry):
     """A client for these options, talking to ``registry`` (host:port)."""
-    from tripleo_containers.registry import ops
-    return common.run(ops.make_client, **common.registry_kwargs(parsed_args, registry))
+    from tripleo_containers.registry import connect
+    return common.run(connect.make_client, **common.registry_kwargs(parsed_args, registry))
 
 
 def call(parsed_args, registry, func, *args, **kwargs):
     """Run ``func(client, *args)`` with a client for these options."""
-    client = make_client(parsed_args, registry)
-    try:
+    with make_client(parsed_args, registry) as client:
         return common.run(func, client, *args, **kwargs)
-    finally:
-        client.transport.close()
 
 
 def parse_registry(text, origin):
@@ -60,7 +57,7 @@ class ListImages(common.NoBlankTable, command.Lister):
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
-        from tripleo_containers.prepare import undercloud
+        from tripleo_containers.registry import undercloud
         from tripleo_containers.registry import ops
         if parsed_args.page_size < 1:
             raise osc_exc.CommandError("--page-size must be at least 1")
@@ -132,14 +129,11 @@ class DeleteImage(command.ShowOne):
     def take_action(self, parsed_args):
         from tripleo_containers.registry import ops
         ref = parse_ref(parsed_args.image)
-        client = make_client(parsed_args, ref.registry)
-        try:
+        with make_client(parsed_args, ref.registry) as client:
             digest = common.run(ops.resolve_digest, client, ref)
             if not parsed_args.yes:
                 self._confirm(ref, digest)
             self._delete(client, ref, digest)
-        finally:
-            client.transport.close()
         return ("Name", "Digest", "Deleted"), (ref.name, digest, True)
 
     def _delete(self, client, ref, digest):

@@ -96,6 +96,10 @@ class Prepare(command.Lister):
         from tripleo_containers import fileutil
         from tripleo_containers.prepare import core, output
 
+        common.run(fileutil.distinct_outputs, {
+            "--output-images-file": parsed_args.output_images_file,
+            "--output-env-file": parsed_args.output_env_file,
+            "--output-kolla-globals": parsed_args.output_kolla_globals})
         common.use_installed_data(parsed_args, self.app.stderr)
         values = common.key_values(parsed_args.set_values, "--set")
         for option, key in (("namespace", "namespace"), ("tag", "tag"),
@@ -129,7 +133,7 @@ class Prepare(command.Lister):
         self.app.stderr.write("%d images, %d parameters\n"
                               % (len(result.images), len(result.params)))
         return (("Image", "Push destination"),
-                [(i["imagename"], i.get("push_destination", "")) for i in result.images])
+                [(i.imagename, i.push_destination or "") for i in result.images])
 
 
 def _catalog_defaults():

@@ -69,10 +69,8 @@ class Progress(object):
     def image_done(self, result):
         with self.lock:
             self.done_images += 1
-            if result.status == "failed":
-                self._say("failed: %s -> %s: %s" % (
-                    result.source, result.destination, result.error))
-            elif not self.tty:
+            # why an image failed is said once per reason, after the run
+            if not self.tty:
                 self._say("[%d/%d] %s: %s (%s)" % (
                     self.done_images, max(self.total_images, self.done_images),
                     result.status, result.destination, size(result.bytes_moved)))
