@@ -93,3 +93,11 @@ def test_unwritable_output_leaves_nothing(tmp_path):
     assert "cannot write" in proc.stderr
     assert not images_out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_prefix_suffix_options_and_set_add_the_separator(tmp_path):
+    for args in (["--prefix", "os", "--suffix", "foo"],
+                 ["--set", "name_prefix=os", "--set", "name_suffix=foo"]):
+        proc = openstack("overcloud", "container", "image", "prepare",
+                         "--include", "aodh-api", "-f", "value", *args, check=True)
+        assert proc.stdout.split() == ["docker.io/tripleopike/os-aodh-api-foo:current-tripleo"]

@@ -260,3 +260,24 @@ def test_merge_agrees_with_heatclient():
     # where heatclient would raise TypeError, a mapping replaces the list
     environments.merge(ours, {"parameter_defaults": {"ControllerServices": {"a": 1}}})
     assert ours["parameter_defaults"]["ControllerServices"] == {"a": 1}
+
+
+@pytest.mark.parametrize("prefix,suffix,expected", [
+    ("os", "foo", "docker.io/tripleopike/os-aodh-api-foo:current-tripleo"),
+    ("os-", "-foo", "docker.io/tripleopike/os-aodh-api-foo:current-tripleo"),
+    ("centos-binary-", "", "docker.io/tripleopike/centos-binary-aodh-api:current-tripleo"),
+    ("", "", "docker.io/tripleopike/aodh-api:current-tripleo"),
+])
+def test_prefix_and_suffix_get_their_separator(prefix, suffix, expected):
+    # Pike's catalog and Train's kolla_builder: os -> os-, foo -> -foo
+    r = run(values={"name_prefix": prefix, "name_suffix": suffix}, includes=["aodh-api"])
+    assert names(r) == [expected]
+    assert r.params["DockerAodhApiImage"] == expected
+
+
+def test_container_image_prepare_set_prefix_gets_its_separator(tmp_path):
+    cip = env(tmp_path, "parameter_defaults:\n  ContainerImagePrepare:\n"
+                        "  - set: {name_prefix: rhosp13/openstack, name_suffix: x}\n"
+                        "    includes: [keystone]\n")
+    r = run(env_files=[cip])
+    assert names(r) == ["docker.io/tripleopike/rhosp13/openstack-keystone-x:current-tripleo"]

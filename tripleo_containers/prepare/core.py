@@ -88,6 +88,19 @@ def _push_destination(value, origin):
     return registry_host(value, origin)
 
 
+def separated(values):
+    """Pike's catalog and Train's kolla_builder add the '-' a name prefix or
+    suffix lacks (``os`` -> ``os-aodh-api``, ``foo`` -> ``aodh-api-foo``);
+    whatever the values came from (options, --set, a strategy's set)."""
+    out = dict(values)
+    prefix, suffix = out.get("name_prefix"), out.get("name_suffix")
+    if isinstance(prefix, str) and prefix and not prefix.endswith("-"):
+        out["name_prefix"] = prefix + "-"
+    if isinstance(suffix, str) and suffix and not suffix.startswith("-"):
+        out["name_suffix"] = "-" + suffix
+    return out
+
+
 def rename_param(name, scheme):
     """Docker<X>Image -> Container<X>Image for Train-and-later templates."""
     if scheme == "container" and name.startswith("Docker") and name != INSECURE_PARAM:
@@ -188,7 +201,7 @@ def prepare(request):
 
     images, labels, param_image, sources = {}, {}, {}, []
     for strategy in strategies:
-        values = dict(strategy.values)
+        values = separated(strategy.values)
         if values.get("neutron_driver") is None and wanted is not None:
             values["neutron_driver"] = services_mod.neutron_driver(wanted)
         push = strategy.push_destination or cli_push

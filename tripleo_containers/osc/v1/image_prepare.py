@@ -29,8 +29,11 @@ class Prepare(command.Lister):
                                  "e.g. docker.io/tripleopike.")
         parser.add_argument("--tag", metavar="<tag>", help="Image tag.")
         parser.add_argument("--prefix", metavar="<prefix>",
-                            help="Image name prefix, e.g. centos-binary-.")
-        parser.add_argument("--suffix", metavar="<suffix>", help="Image name suffix.")
+                            help="Image name prefix, e.g. centos-binary-; a "
+                                 "missing trailing '-' is added (os -> os-).")
+        parser.add_argument("--suffix", metavar="<suffix>",
+                            help="Image name suffix; a missing leading '-' is "
+                                 "added (foo -> -foo).")
         parser.add_argument(
             "--set", metavar="<key=value>", action="append", default=[],
             dest="set_values",
