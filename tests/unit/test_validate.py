@@ -271,3 +271,10 @@ def test_each_kind_of_finding_has_its_own_hint():
     assert "rerun prepare" not in hints["image-exists"][0] + hints["image-tag"][0]
     # warnings and notes alone give no remedy in the error summary
     assert findings.hints([findings.warning("insecure-registry", "x", "y")]) == []
+
+
+def test_train_dashboard_image_parameters_are_image_parameters():
+    from tripleo_containers.validate import templates
+    assert templates.is_image_param("GrafanaContainerImage")
+    assert templates.is_image_param("ContainerKeystoneImage")
+    assert not templates.is_image_param("ContainerImagePrepare")

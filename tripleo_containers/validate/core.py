@@ -113,7 +113,8 @@ def _undeclared(params, declared):
         if not templates.is_image_param(name) or name in declared:
             continue
         other = ("Container" + name[len("Docker"):] if name.startswith("Docker")
-                 else "Docker" + name[len("Container"):])
+                 else "Docker" + name[len("Container"):] if name.startswith("Container")
+                 else None)
         hint = (" (the templates use %s: parameters of another release?)" % other
                 if other in declared else " (a typo, or a service not mapped?)")
         out.append(findings.warning(

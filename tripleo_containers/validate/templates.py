@@ -13,7 +13,9 @@ import re
 STANDARD_PARAMETERS = frozenset([
     "ServiceData", "ServiceNetMap", "EndpointMap", "DefaultPasswords",
     "RoleName", "RoleParameters"])
-IMAGE_PARAM = re.compile(r"^(Docker|Container)[A-Za-z0-9]*Image$")
+# Docker<X>Image (Pike), Container<X>Image (Train) and Train's Ceph dashboard
+# images (PrometheusContainerImage, GrafanaContainerImage, ...)
+IMAGE_PARAM = re.compile(r"^((Docker|Container)[A-Za-z0-9]*Image|[A-Za-z0-9]+ContainerImage)$")
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".template")
 
 

@@ -23,7 +23,8 @@ class Prepare(command.Lister):
         parser.add_argument(
             "--template-file", metavar="<file>",
             help="Image catalog template (default: the installed "
-                 "container-images/overcloud_containers.yaml.j2).")
+                 "container-images/overcloud_containers.yaml.j2 for Pike, "
+                 "container-images/train/tripleo_containers.yaml.j2 for Train).")
         parser.add_argument("--namespace", metavar="<registry/namespace>",
                             help="Registry and namespace of the source images, "
                                  "e.g. docker.io/tripleopike.")
@@ -87,9 +88,15 @@ class Prepare(command.Lister):
                  "destination); 'destination' resolves them at the push "
                  "destination, i.e. run prepare again after upload.")
         parser.add_argument(
-            "--parameter-scheme", choices=("docker", "container"), default="docker",
+            "--release", choices=("pike", "train"),
+            help="TripleO release whose catalog, image filter and parameter names "
+                 "to use. Default: train when --parameter-scheme container is given "
+                 "or the environments hold a ContainerImagePrepare, else pike.")
+        parser.add_argument(
+            "--parameter-scheme", choices=("docker", "container"),
             help="Image parameter names: docker = Docker<X>Image (Pike), "
-                 "container = Container<X>Image (Train and later).")
+                 "container = Container<X>Image (Train and later). Default: the "
+                 "release's.")
         return parser
 
     def take_action(self, parsed_args):
@@ -110,6 +117,8 @@ class Prepare(command.Lister):
             env_files=parsed_args.environment_files,
             env_dirs=parsed_args.environment_directories,
             roles_file=parsed_args.roles_file, scheme=parsed_args.parameter_scheme,
+            release=parsed_args.release or (
+                "train" if parsed_args.parameter_scheme == "container" else None),
             tag_from_label=parsed_args.tag_from_label,
             pin_digests=parsed_args.pin_digests, ca_bundles=parsed_args.ca_bundles,
             credentials_file=parsed_args.registry_credentials)
