@@ -24,11 +24,11 @@ Quick reference::
 Registry objects (LocalRegistry) carry: ``url``, ``address`` (host:port, what
 goes into image references), ``host``, ``port``, ``insecure`` (plain HTTP),
 ``pid``, ``storage_dir``, ``state_dir``, ``access_log``, ``log`` (app log),
-``stop()``, ``is_running()``, ``log_mark()``, ``requests(since)``,
-``count(since, method=, route=, path=, status=, query=)``.  Registries
-started by the TLS/auth fixtures also carry ``ca_cert``, ``cert_dir``
-(a directory with only ca.crt, for skopeo --cert-dir), ``username`` and
-``password`` (None when no auth).
+``stop()``, ``is_running()``.  Registries started by the TLS/auth fixtures
+also carry ``ca_cert``, ``cert_dir`` (a directory with only ca.crt, for
+skopeo --cert-dir), ``username`` and ``password`` (None when no auth).
+Requests are counted from the access log by ``request_counter``
+(tripleo_containers.testing.registry_log).
 
 If docker-registry/skopeo/htpasswd/openssl is missing the tests that need it
 are skipped with the apt package to install; set
@@ -42,6 +42,7 @@ import subprocess
 import pytest
 
 from tripleo_containers.registry import local
+from tripleo_containers.testing import material, registry_log
 
 USERNAME = "tripleo"
 PASSWORD = "s3cr3t-Pa55"  # test-only credential of the tls_auth registries
@@ -60,7 +61,7 @@ def tls_material(tmp_path_factory):
     """Session-wide TLSMaterial(ca_cert, ca_key, cert, key, cert_dir):
     an openssl-made CA and a server cert for 127.0.0.1 and localhost."""
     _require("openssl", "openssl")
-    return local.make_tls(str(tmp_path_factory.mktemp("tls")))
+    return material.make_tls(str(tmp_path_factory.mktemp("tls")))
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +70,7 @@ def htpasswd_file(tmp_path_factory):
     (bcrypt cost 4 to keep every authenticated request cheap)."""
     _require("htpasswd", "apache2-utils")
     path = str(tmp_path_factory.mktemp("auth") / "htpasswd")
-    return local.write_htpasswd(path, {USERNAME: PASSWORD}, cost=4)
+    return material.write_htpasswd(path, {USERNAME: PASSWORD}, cost=4)
 
 
 @pytest.fixture
@@ -125,33 +126,12 @@ def tls_auth_registry(registry_factory):
     return registry_factory(tls=True, auth=True)
 
 
-class RequestCounter(object):
-    """Counts a registry's served requests from the moment it was made.
-
-    ``count(method='PUT', route='upload', status=201)``; ``route`` is one of
-    base, catalog, tags, manifest, upload, blob (see local.ROUTES);
-    ``path``/``query`` are regexes; ``status`` an int, ints, or '2xx'.
-    ``entries()`` gives the LogEntry tuples; ``reset()`` moves the mark.
-    """
-
-    def __init__(self, registry):
-        self.registry = registry
-        self.reset()
-
-    def reset(self):
-        self.mark = self.registry.log_mark()
-
-    def entries(self, **criteria):
-        return local.filter_entries(self.registry.requests(self.mark), **criteria)
-
-    def count(self, **criteria):
-        return len(self.entries(**criteria))
-
-
 @pytest.fixture
 def request_counter():
-    """``request_counter(registry)`` -> RequestCounter marked now."""
-    return RequestCounter
+    """``request_counter(registry)`` -> a RequestCounter marked now:
+    ``count(method='PUT', route='upload', status=201)``, ``entries()``,
+    ``reset()`` (see tripleo_containers.testing.registry_log)."""
+    return registry_log.RequestCounter
 
 
 class Skopeo(object):

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 from tripleo_containers.registry import local
-from tripleo_containers.testing import images
+from tripleo_containers.testing import images, registry_log
 
 
 def main():
@@ -39,13 +39,14 @@ def main():
             starts.append(time.monotonic() - t)
             reg.stop()
         reg = local.start("127.0.0.1:0", state_dir=os.path.join(work, "seed"))
+        counter = registry_log.RequestCounter(reg)
         try:
             t = time.monotonic()
             seeded = images.seed_kolla_set(reg, images=images.KOLLA_IMAGES[:args.images],
                                            sizes=args.sizes, fmt=args.fmt,
                                            workers=args.workers)
             seed_s = time.monotonic() - t
-            uploads = reg.count(method="PUT", route="upload", status=201)
+            uploads = counter.count(method="PUT", route="upload", status=201)
         finally:
             reg.stop()
     finally:

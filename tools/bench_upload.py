@@ -43,7 +43,7 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tripleo_containers.registry import local  # noqa: E402
-from tripleo_containers.testing import images  # noqa: E402
+from tripleo_containers.testing import images, registry_log  # noqa: E402
 
 OPENSTACK = os.path.join(os.path.dirname(sys.executable), "openstack")
 SKOPEO_ENV = None
@@ -76,14 +76,14 @@ def timed(argv, env=None):
     return wall, int(match[-1]) if match else 0, proc
 
 
-def dest_stats(reg, mark, blob_sizes):
-    entries = reg.requests(mark)
-    counts = collections.Counter("%s %s" % (e.method, local.route_of(e.path))
+def dest_stats(counter, blob_sizes):
+    entries = counter.entries()
+    counts = collections.Counter("%s %s" % (e.method, registry_log.route_of(e.path))
                                  for e in entries)
     committed = 0
     uploads = 0
     for e in entries:
-        if e.method == "PUT" and local.route_of(e.path) == "upload" and e.status == 201:
+        if e.method == "PUT" and registry_log.route_of(e.path) == "upload" and e.status == 201:
             m = re.search(r"digest=(sha256(?::|%3A)[0-9a-f]{64})", e.query or "")
             if m:
                 uploads += 1
@@ -211,11 +211,11 @@ def main():
                 name = "dest-%s-%d" % (tool, rnd)
                 dst = registry(name)
                 for phase in ("first", "rerun"):
-                    mark = dst.log_mark()
+                    counter = registry_log.RequestCounter(dst)
                     CPU.clear()
                     before = cpu_seconds(src.pid), cpu_seconds(dst.pid)
                     wall, rss, _ = runners[tool](dst)
-                    stats = dest_stats(dst, mark, seeded.blobs)
+                    stats = dest_stats(counter, seeded.blobs)
                     stats.update(wall_seconds=round(wall, 2),
                                  peak_rss_mib=round(rss / 1024.0, 1),
                                  cpu_tool=round(CPU.get("tool", 0.0), 2),

@@ -30,16 +30,19 @@ print(json.dumps({"loaded": loaded, "modules": sorted(sys.modules)}))
     assert heavy == []
 
 
-def test_plugin_contract():
-    from tripleo_containers.osc import plugin
-    assert plugin.API_NAME == "tripleo_containers"
-    assert plugin.DEFAULT_API_VERSION in plugin.API_VERSIONS
-    assert plugin.API_VERSION_OPTION == "os_tripleo_containers_api_version"
-    import argparse
-    parser = plugin.build_option_parser(argparse.ArgumentParser())
-    ns = parser.parse_args([])
-    assert ns.os_tripleo_containers_api_version == "1"
-    assert plugin.make_client(object()) is not None
+def test_openstack_lists_every_command_and_the_api_version_option():
+    """What a user sees of the plugin contract: `openstack` finds the plugin,
+    loads the v1 command group and documents the version option."""
+    from importlib import metadata
+    eps = metadata.entry_points()
+    group = eps.select(group="openstack.tripleo_containers.v1") if hasattr(eps, "select") \
+        else eps.get("openstack.tripleo_containers.v1", [])
+    expected = sorted(ep.name.replace("_", " ") for ep in group)
+    listed = openstack("help", "overcloud", "container", check=True).stdout.splitlines()
+    assert sorted(line.strip() for line in listed if line.startswith("  ")) == expected
+    helptext = openstack("--help", check=True).stdout
+    assert "--os-tripleo-containers-api-version" in helptext
+    assert "tripleo-containers API version, default=1" in helptext
 
 
 def test_commands_need_no_keystone():

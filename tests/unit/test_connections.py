@@ -1,5 +1,6 @@
 """Proxies, TLS settings and connection reuse of the transport's HTTP layer."""
 import base64
+import os
 
 import pytest
 
@@ -15,14 +16,27 @@ def proxy():
     p.close()
 
 
+@pytest.fixture
+def proxy_env(monkeypatch):
+    """``proxy_env(**variables)`` replaces every proxy variable of the
+    environment (the transport reads them like urllib, from os.environ)."""
+    def set_env(**variables):
+        for name in list(os.environ):
+            if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+                monkeypatch.delenv(name)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+    set_env()
+    return set_env
+
+
 def _header(headers, name):
     found = [v for k, v in headers.items() if k.lower() == name.lower()]
     return found[0] if found else None
 
 
-def client_for(reg, environ):
-    tr = transport.Transport(insecure=[reg.address], retries=0, timeout=(5, 10),
-                             environ=environ)
+def client_for(reg):
+    tr = transport.Transport(insecure=[reg.address], retries=0, timeout=(5, 10))
     return client_mod.Client(tr)
 
 
@@ -41,33 +55,59 @@ def client_for(reg, environ):
     ({"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "https://10.1.2.3:8787", None),
     ({"https_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "https://11.1.2.3", "http://p:1"),
     ({"https_proxy": "http://p:1", "no_proxy": "a, *"}, "https://anything", None),
+    ({"HTTPS_PROXY": "http://up:1", "https_proxy": ""}, "https://r", None),
+    ({"HTTP_PROXY": "http://up:1", "REQUEST_METHOD": "GET"}, "http://r", None),
 ])
-def test_proxy_for_follows_the_usual_environment_rules(environ, url, expected):
+def test_proxy_for_follows_the_usual_environment_rules(proxy_env, environ, url, expected):
     from urllib.parse import urlsplit
+    proxy_env(**environ)
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    assert connections.proxy_for(parts.scheme, parts.hostname, port, environ) == expected
+    assert connections.proxy_for(parts.scheme, parts.hostname, port) == expected
 
 
-def test_tls_settings(tmp_path, monkeypatch):
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    assert connections.tls_kwargs(False)["cert_reqs"] == "CERT_NONE"
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("x")
-    assert connections.tls_kwargs(str(bundle)) == {"cert_reqs": "CERT_REQUIRED",
-                                                   "ca_certs": str(bundle)}
-    assert connections.tls_kwargs(str(tmp_path)) == {"cert_reqs": "CERT_REQUIRED",
-                                                     "ca_cert_dir": str(tmp_path)}
-    assert connections.tls_kwargs(True)["cert_reqs"] == "CERT_REQUIRED"
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
-    assert connections.tls_kwargs(True)["ca_certs"] == str(bundle)
+def test_tls_is_verified_against_the_ca_each_setting_names(registry_factory, proxy_env,
+                                                          monkeypatch, tmp_path):
+    """A real HTTPS registry signed by the session CA: trusted through
+    --ca-bundle for that registry or for all, REQUESTS_CA_BUNDLE (before
+    CURL_CA_BUNDLE) as a file or a hashed directory; never by default."""
+    import shutil
+    import subprocess
+    import certifi
+    reg = registry_factory(tls=True)
+    hashed = tmp_path / "cas"
+    hashed.mkdir()
+    shutil.copy(reg.ca_cert, str(hashed / "ca.pem"))
+    subprocess.run(["openssl", "rehash", str(hashed)], check=True, timeout=30)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def outcome(**kw):
+        tr = transport.Transport(retries=0, timeout=(5, 10), **kw)
+        try:
+            return tr.request("GET", reg.address, "/v2/").status_code
+        except errors.TLSFailure:
+            return "untrusted"
+        finally:
+            tr.close()
+
+    assert outcome() == "untrusted"
+    assert outcome(ca_bundles={"127.0.0.1:1": reg.ca_cert}) == "untrusted"
+    assert outcome(ca_bundles={reg.address: reg.ca_cert}) == 200
+    assert outcome(default_verify=reg.ca_cert) == 200
+    assert outcome(default_verify=str(hashed)) == 200
+    monkeypatch.setenv("CURL_CA_BUNDLE", reg.ca_cert)
+    assert outcome() == 200
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    assert outcome() == "untrusted"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(hashed))
+    assert outcome() == 200
 
 
-def test_plain_registry_through_a_proxy_with_credentials(fake, proxy):
+def test_plain_registry_through_a_proxy_with_credentials(fake, proxy, proxy_env):
     fake.add_image("ns/a", "t", [b"layer"])
-    environ = {"http_proxy": "http://puser:p%%40ss@%s" % proxy.address}
-    cl = client_for(fake, environ)
+    proxy_env(http_proxy="http://puser:p%%40ss@%s" % proxy.address)
+    cl = client_for(fake)
     desc = cl.head_manifest(reference.parse(fake.address + "/ns/a:t"))
     assert desc.digest
     seen = proxy.seen()
@@ -78,12 +118,13 @@ def test_plain_registry_through_a_proxy_with_credentials(fake, proxy):
     assert all(_header(h, "Proxy-Authorization") == expected for _, _, h in seen)
 
 
-def test_dead_proxy_error_names_the_registry_not_the_password(fake):
+def test_dead_proxy_error_names_the_registry_not_the_password(fake, proxy_env):
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cl = client_for(fake, {"http_proxy": "http://puser:hunter22@127.0.0.1:%d" % port})
+    proxy_env(http_proxy="http://puser:hunter22@127.0.0.1:%d" % port)
+    cl = client_for(fake)
     with pytest.raises(errors.Unreachable) as exc:
         cl.head_manifest(reference.parse(fake.address + "/ns/a:t"))
     text = str(exc.value)
@@ -91,17 +132,18 @@ def test_dead_proxy_error_names_the_registry_not_the_password(fake):
     assert fake.log == []
 
 
-def test_no_proxy_goes_direct(fake, proxy):
+def test_no_proxy_goes_direct(fake, proxy, proxy_env):
     fake.add_image("ns/a", "t", [b"layer"])
-    environ = {"http_proxy": "http://" + proxy.address, "no_proxy": "localhost,127.0.0.1"}
-    cl = client_for(fake, environ)
+    proxy_env(http_proxy="http://" + proxy.address, no_proxy="localhost,127.0.0.1")
+    cl = client_for(fake)
     assert cl.head_manifest(reference.parse(fake.address + "/ns/a:t")).digest
     assert proxy.seen() == []
     assert len(fake.log) == 2
 
 
-def test_unsupported_proxy_scheme_is_one_clear_error(fake):
-    cl = client_for(fake, {"http_proxy": "socks5://user:secret@127.0.0.1:1080"})
+def test_unsupported_proxy_scheme_is_one_clear_error(fake, proxy_env):
+    proxy_env(http_proxy="socks5://user:secret@127.0.0.1:1080")
+    cl = client_for(fake)
     with pytest.raises(errors.Unreachable) as exc:
         cl.head_manifest(reference.parse(fake.address + "/ns/a:t"))
     text = str(exc.value)
@@ -109,9 +151,9 @@ def test_unsupported_proxy_scheme_is_one_clear_error(fake):
     assert "secret" not in text
 
 
-def test_connections_are_reused(fake):
+def test_connections_are_reused(fake, proxy_env):
     fake.add_image("ns/a", "t", [b"layer"])
-    cl = client_for(fake, {})
+    cl = client_for(fake)
     ref = reference.parse(fake.address + "/ns/a:t")
     for _ in range(5):
         cl.head_manifest(ref)
@@ -121,7 +163,7 @@ def test_connections_are_reused(fake):
     assert len(fake.log) == 16 and len(ports) == 1
 
 
-def test_a_body_cut_short_is_an_interruption_not_short_data():
+def test_a_body_cut_short_is_an_interruption_not_short_data(proxy_env):
     """The server announces 100 bytes, sends 10 and closes: the client must
     not take the 10 as the body (urllib3 1.26 would, by default)."""
     import socket
@@ -144,7 +186,7 @@ def test_a_body_cut_short_is_an_interruption_not_short_data():
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        tr = transport.Transport(insecure=[address], retries=0, timeout=(5, 5), environ={})
+        tr = transport.Transport(insecure=[address], retries=0, timeout=(5, 5))
         cl = client_mod.Client(tr)
         with pytest.raises(errors.Interrupted) as exc:
             cl.read_blob(reference.parse(address + "/ns/x"), "sha256:" + "1" * 64)

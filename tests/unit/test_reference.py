@@ -104,3 +104,12 @@ def test_default_registry_and_push_target():
 def test_non_string_is_invalid():
     with pytest.raises(reference.InvalidReference):
         reference.parse(None)
+
+
+@pytest.mark.parametrize("tag,floating", [
+    ("latest", True), (None, True), ("current-tripleo", True), ("pike", True),
+    ("tripleo-ci-testing", True), ("17.0.0-3", False), ("v3.0.3", False),
+    ("2026-01-01.1", False),
+])
+def test_is_floating(tag, floating):
+    assert reference.is_floating(tag) is floating

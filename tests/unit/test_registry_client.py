@@ -1,6 +1,8 @@
 """Transport and client against the in-process fake: sequences and faults."""
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -360,16 +362,13 @@ def test_scheme_is_https_unless_marked_insecure():
     assert tr.base_url("b:5000") == "https://b:5000"
 
 
-def test_verify_passed_per_request(monkeypatch, fake):
-    seen = []
-    tr = transport.Transport(insecure=[fake.address], ca_bundles={fake.address: "/ca.pem"},
-                             default_verify="/default.pem")
-    orig = tr.pools.pool
-
-    def spy(scheme, host, port, verify):
-        seen.append(verify)
-        return orig(scheme, host, port, verify)
-    monkeypatch.setattr(tr.pools, "pool", spy)
-    tr.request("GET", fake.address, "/v2/")
-    assert seen and set(seen) == {"/ca.pem"}
-    assert tr.verify_for("https://other:1/v2/") == "/default.pem"
+def test_query_redaction_filter_is_installed_by_the_transport_not_by_import():
+    # importing the module must leave other programs' loggers alone
+    code = ("import logging, tripleo_containers.registry.transport as t\n"
+            "log = logging.getLogger('urllib3.connectionpool')\n"
+            "assert not log.filters, log.filters\n"
+            "t.Transport(); t.Transport()\n"
+            "assert log.filters == [t._REDACT_QUERY], log.filters\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr

@@ -18,6 +18,7 @@ import ipaddress
 import os
 import threading
 from urllib.parse import unquote, urlsplit
+from urllib.request import getproxies_environment
 
 import urllib3
 from urllib3 import exceptions as u3
@@ -130,29 +131,12 @@ def _no_proxy_match(host, port, entries):
     return False
 
 
-def _proxies(environ):
-    """{scheme: proxy URL} from ``environ`` by urllib's rules: any case, a
-    lower-case name wins and an empty one unsets; no HTTP_PROXY when
-    REQUEST_METHOD says we run under CGI (CVE-2016-1000110)."""
-    proxies = {}
-    for name, value in environ.items():
-        name = name.lower()
-        if value and name.endswith("_proxy"):
-            proxies[name[:-6]] = value
-    if "REQUEST_METHOD" in environ:
-        proxies.pop("http", None)
-    for name, value in environ.items():
-        if name.endswith("_proxy"):
-            if value:
-                proxies[name[:-6].lower()] = value
-            else:
-                proxies.pop(name[:-6].lower(), None)
-    return proxies
-
-
-def proxy_for(scheme, host, port, environ=None):
-    """The proxy URL for a request to ``scheme://host:port``, or None."""
-    proxies = _proxies(os.environ if environ is None else environ)
+def proxy_for(scheme, host, port):
+    """The proxy URL for a request to ``scheme://host:port``, or None.
+    urllib reads the variables (any case, lower case wins, an empty one
+    unsets, no HTTP_PROXY under CGI); no_proxy is matched here because
+    urllib's proxy_bypass_environment knows neither CIDR nor host:port."""
+    proxies = getproxies_environment()
     no_proxy = proxies.get("no", "")
     if _no_proxy_match(host.lower(), port, no_proxy.replace(" ", ",").split(",")):
         return None
@@ -187,9 +171,8 @@ class Pools(object):
     """Connection pools by (scheme, host, port, verify), through a proxy when
     the environment says so. Thread-safe."""
 
-    def __init__(self, maxsize=64, environ=None):
+    def __init__(self, maxsize=64):
         self.maxsize = maxsize
-        self.environ = environ
         self._lock = threading.Lock()
         self._direct = urllib3.PoolManager(num_pools=1024, maxsize=maxsize)
         self._proxies = {}
@@ -223,7 +206,7 @@ class Pools(object):
         if pool is not None:
             return pool
         with self._lock:
-            proxy = proxy_for(scheme, host, port, self.environ)
+            proxy = proxy_for(scheme, host, port)
             manager = self._manager(proxy)
             kwargs = tls_kwargs(verify) if scheme == "https" else None
             if kwargs and kwargs["cert_reqs"] == "CERT_NONE":

@@ -171,9 +171,3 @@ def error_for(resp, method=None, url=None, registry=None,
         return Transient(body, **kw)
     return RegistryError(body, **kw)
 
-
-def check(resp, expected, **kw):
-    """Return ``resp`` if its status is in ``expected``, else raise its error."""
-    if resp.status_code in expected:
-        return resp
-    raise error_for(resp, **kw)

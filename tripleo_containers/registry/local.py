@@ -8,24 +8,13 @@ Debian's ``docker-registry`` (distribution 2.8): it writes *our own* config
 the PID, config and logs in a state directory so that another process (the
 ``registry stop`` command) can stop it later.
 
-What the registry prints, verified on 2.8.2:
-
-* stdout is the HTTP access log, one Apache "combined" line per request,
-  written by the handler that wraps the whole application (so 401s from
-  auth and 405s from a mirror are there too);
-* stderr is the application log; with ``log.formatter: json`` each request
-  also ends with a JSON line carrying ``http.request.method``,
-  ``http.request.uri`` and ``http.response.status``.
-
-Both lines are written before the response is flushed to the client, so a
-test that counts requests right after its client returned sees them all.
-:func:`parse_log` reads either format.
+stdout goes to ``access.log`` (one line per request served) and stderr to
+``registry.log`` (the application log, JSON, where a failed start says why).
 
 Secrets (``http.secret``, the mirror password) are handed to the registry
 through ``REGISTRY_*`` environment variables that distribution overlays on
 its config, so the config file we write contains no secret.
 """
-import collections
 import errno
 import json
 import os
@@ -50,8 +39,8 @@ PID_NAME = "registry.pid"
 STATE_NAME = "state.json"
 ACCESS_LOG_NAME = "access.log"
 LOG_NAME = "registry.log"
-# Our readiness probe's User-Agent; LocalRegistry.requests() leaves its
-# requests out so tests count only their own.
+# Our readiness probe's User-Agent, so that whoever reads the access log
+# can tell the probes from real clients.
 PROBE_AGENT = "tripleo-containers-local-registry-probe"
 
 
@@ -76,10 +65,6 @@ class AlreadyRunning(LocalRegistryError):
 
 
 class NotRunning(LocalRegistryError):
-    pass
-
-
-class ToolMissing(LocalRegistryError):
     pass
 
 
@@ -134,84 +119,6 @@ def port_in_use(host, port):
                     % join_address(host, port))
             raise
     return False
-
-
-# --------------------------------------------------------------------------
-# TLS and htpasswd material
-
-
-def _run_tool(argv, what, package, input_text=None):
-    if shutil.which(argv[0]) is None:
-        raise ToolMissing("%s not found (needed to %s): install it with "
-                          "'apt-get install %s'" % (argv[0], what, package))
-    proc = subprocess.run(argv, input=input_text, capture_output=True,
-                          text=True, timeout=60)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1]
-        raise LocalRegistryError("%s failed to %s: %s" % (argv[0], what, last))
-    return proc.stdout
-
-
-class TLSMaterial(collections.namedtuple(
-        "TLSMaterial", "ca_cert ca_key cert key cert_dir")):
-    """Paths of a CA, a server cert/key signed by it, and a directory that
-    holds only ``ca.crt`` (usable as skopeo ``--cert-dir`` or as a
-    ``/etc/docker/certs.d/HOST:PORT`` directory)."""
-
-
-def make_tls(directory, hosts=("127.0.0.1", "localhost"), days=30):
-    """Make a self-signed CA and a server certificate for ``hosts`` (SANs).
-
-    EC P-256 keys: generated in milliseconds and accepted by Go, Python
-    and skopeo alike.
-    """
-    os.makedirs(directory, exist_ok=True)
-    p = lambda name: os.path.join(directory, name)  # noqa: E731
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _run_tool(["openssl", "req", "-x509"] + ec + [
-        "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", str(days),
-        "-subj", "/CN=tripleo-containers local registry CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        "make a CA certificate", "openssl")
-    sans = ",".join(("IP:%s" if re.match(r"^[0-9.]+$|:", h) else "DNS:%s") % h
-                    for h in hosts)
-    with open(p("server.ext"), "w") as f:
-        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n"
-                "keyUsage=critical,digitalSignature,keyEncipherment\n"
-                "extendedKeyUsage=serverAuth\n" % sans)
-    _run_tool(["openssl", "req"] + ec + [
-        "-keyout", p("server.key"), "-out", p("server.csr"),
-        "-subj", "/CN=%s" % hosts[0]], "make a server key", "openssl")
-    _run_tool(["openssl", "x509", "-req", "-in", p("server.csr"),
-               "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial",
-               "-days", str(days), "-extfile", p("server.ext"),
-               "-out", p("server.crt")], "sign the server certificate", "openssl")
-    cert_dir = p("certs.d")
-    os.makedirs(cert_dir, exist_ok=True)
-    shutil.copyfile(p("ca.crt"), os.path.join(cert_dir, "ca.crt"))
-    return TLSMaterial(p("ca.crt"), p("ca.key"), p("server.crt"),
-                       p("server.key"), cert_dir)
-
-
-def write_htpasswd(path, users, cost=5):
-    """Write ``{user: password}`` as bcrypt htpasswd entries (what
-    distribution accepts), atomically, mode 0600.
-
-    Uses ``htpasswd`` (apache2-utils) with the password on stdin, so it
-    never shows in a process list.  Every authenticated request costs one
-    bcrypt check on the registry: keep ``cost`` low for tests (4).
-    """
-    lines = []
-    for user, password in users.items():
-        if ":" in user:
-            raise LocalRegistryError("htpasswd user name %r must not contain ':'" % user)
-        out = _run_tool(["htpasswd", "-niB", "-C", str(int(cost)), user],
-                        "write bcrypt htpasswd entries", "apache2-utils",
-                        input_text=password + "\n")
-        lines.append(out.strip())
-    _write_atomic(path, "\n".join(lines) + "\n", mode=0o600)
-    return path
 
 
 # --------------------------------------------------------------------------
@@ -343,119 +250,6 @@ def stop_pid(pid, config_path=None, proc=None, timeout=5.0):
 
 
 # --------------------------------------------------------------------------
-# access log
-
-
-LogEntry = collections.namedtuple(
-    "LogEntry", "method uri path query status size user_agent")
-
-_COMBINED_RE = re.compile(
-    r'^\S+ \S+ \S+ \[[^\]]*\] "(?P<method>[A-Z]+) (?P<uri>\S+) [^"]*" '
-    r'(?P<status>\d{3}) (?P<size>\d+|-)(?: "[^"]*" "(?P<ua>[^"]*)")?')
-
-# Path shapes of the v2 API; ``name`` may contain slashes.
-ROUTES = collections.OrderedDict([
-    ("base", re.compile(r"^/v2/?$")),
-    ("catalog", re.compile(r"^/v2/_catalog$")),
-    ("tags", re.compile(r"^/v2/(?P<name>.+)/tags/list$")),
-    ("manifest", re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$")),
-    ("upload", re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<uuid>[^/]*)$")),
-    ("blob", re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>[a-z0-9]+:[a-f0-9]+)$")),
-])
-
-
-def route_of(path):
-    """Which v2 endpoint a request path hit: base, catalog, tags, manifest,
-    upload, blob, or None."""
-    for kind, rx in ROUTES.items():
-        if rx.match(path):
-            return kind
-    return None
-
-
-def parse_log_line(line):
-    """One access-log line (combined) or JSON app-log request line ->
-    LogEntry, else None (startup messages, blank lines)."""
-    line = line.strip()
-    if not line:
-        return None
-    if line.startswith("{"):
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            return None
-        if "http.response.status" not in rec or "http.request.uri" not in rec:
-            return None
-        method, uri = rec.get("http.request.method", ""), rec["http.request.uri"]
-        status, size = int(rec["http.response.status"]), rec.get("http.response.written")
-        ua = rec.get("http.request.useragent")
-    else:
-        m = _COMBINED_RE.match(line)
-        if not m:
-            return None
-        method, uri, status = m.group("method"), m.group("uri"), int(m.group("status"))
-        size = None if m.group("size") == "-" else int(m.group("size"))
-        ua = m.group("ua")
-    path, _, query = uri.partition("?")
-    return LogEntry(method, uri, path, query, status, size, ua)
-
-
-def parse_log(path_or_lines, offset=0):
-    """Parse an access log file (from byte ``offset``) or an iterable of
-    lines into LogEntry tuples."""
-    if isinstance(path_or_lines, str):
-        with open(path_or_lines, "rb") as f:
-            f.seek(offset)
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    else:
-        lines = path_or_lines
-    return [e for e in map(parse_log_line, lines) if e is not None]
-
-
-def _status_ok(status, want):
-    if want is None:
-        return True
-    if isinstance(want, int):
-        return status == want
-    if isinstance(want, str):  # "2xx"
-        return str(status)[0] == want[0]
-    return status in want
-
-
-def filter_entries(entries, method=None, path=None, status=None, route=None,
-                   query=None):
-    """Entries matching all given criteria.
-
-    method: 'PUT' or a collection of methods; path: regex searched in the
-    path (no query); status: int, collection of ints, or '2xx'/'4xx';
-    route: a :data:`ROUTES` key ('upload', 'blob', 'manifest', ...);
-    query: regex searched in the query string.
-    """
-    methods = {method} if isinstance(method, str) else method
-    path_rx = re.compile(path) if isinstance(path, str) else path
-    query_rx = re.compile(query) if isinstance(query, str) else query
-    out = []
-    for e in entries:
-        if methods is not None and e.method not in methods:
-            continue
-        if path_rx is not None and not path_rx.search(e.path):
-            continue
-        if query_rx is not None and not query_rx.search(e.query):
-            continue
-        if route is not None and route_of(e.path) != route:
-            continue
-        if not _status_ok(e.status, status):
-            continue
-        out.append(e)
-    return out
-
-
-def count_requests(entries, **criteria):
-    """len(filter_entries(entries, **criteria))."""
-    return len(filter_entries(entries, **criteria))
-
-
-# --------------------------------------------------------------------------
 # the registry
 
 
@@ -464,8 +258,8 @@ class LocalRegistry(object):
 
     Attributes: pid, address ('127.0.0.1:PORT'), host, port, url
     ('http(s)://127.0.0.1:PORT'), scheme, state_dir, storage_dir,
-    config_path, access_log, log (application log), tls (TLSMaterial or
-    None), htpasswd, mirror_url.
+    config_path, access_log, log (application log), htpasswd, mirror_url,
+    ca_cert.
     """
 
     def __init__(self, pid, address, state_dir, storage_dir, tls=False,
@@ -508,26 +302,6 @@ class LocalRegistry(object):
             except FileNotFoundError:
                 pass
         return stopped
-
-    # -- access log helpers, for tests and diagnostics
-
-    def log_mark(self):
-        """An opaque position; pass it as ``since`` to count only later
-        requests."""
-        try:
-            return os.path.getsize(self.access_log)
-        except FileNotFoundError:
-            return 0
-
-    def requests(self, since=0):
-        """LogEntry tuples of the requests served (after mark ``since``),
-        without our own readiness probes."""
-        return [e for e in parse_log(self.access_log, offset=since)
-                if e.user_agent != PROBE_AGENT]
-
-    def count(self, since=0, **criteria):
-        """Count served requests; criteria as :func:`filter_entries`."""
-        return count_requests(self.requests(since), **criteria)
 
     def to_state(self):
         return {"pid": self.pid, "address": self.address, "url": self.url,

@@ -13,7 +13,6 @@ import logging
 import re
 
 from tripleo_containers import exceptions
-from tripleo_containers.registry import client as client_mod
 from tripleo_containers.registry import errors
 from tripleo_containers.registry import reference
 
@@ -22,15 +21,10 @@ LOG = logging.getLogger(__name__)
 DEFAULT_PLATFORM = "linux/amd64"
 # Repositories per prefetched token: keeps the token URL short (~3 KB).
 TOKEN_SCOPES = 50
-FLOATING_TAGS = reference.FLOATING_TAGS
-is_floating = reference.is_floating
 
 
 class LabelError(exceptions.InputError):
     """The image has no such label, or the labels make no valid tag."""
-
-
-DeleteRefused = client_mod.DeleteRefused
 
 
 def make_client(insecure=(), ca_bundles=(), credentials_file=None):

@@ -64,7 +64,7 @@ class _RedactQueryFilter(logging.Filter):
         return match.group(0)
 
 
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueryFilter())
+_REDACT_QUERY = _RedactQueryFilter()
 
 MAX_SMALL_BODY = 4 * 1024 * 1024
 # Retries and redirects are this module's business; a Retry object (not
@@ -129,7 +129,7 @@ class Transport(object):
     def __init__(self, keychain=None, insecure=(), ca_bundles=None,
                  default_verify=True, retries=4, backoff=0.5, max_backoff=8.0,
                  timeout=(15, 60), pool_size=64, sleep=time.sleep,
-                 user_agent="tripleo-containers", environ=None):
+                 user_agent="tripleo-containers"):
         if isinstance(timeout, (int, float)):
             timeout = (timeout, timeout)  # (connect, read)
         self.keychain = keychain or credentials.ANONYMOUS
@@ -145,7 +145,10 @@ class Transport(object):
         self._states_lock = threading.Lock()
         self._secret_tokens = set()
         self.user_agent = user_agent
-        self.pools = connections.Pools(maxsize=pool_size, environ=environ)
+        # Installed here, not at import, so importing the module changes no
+        # logger; addFilter skips a filter already present.
+        logging.getLogger("urllib3.connectionpool").addFilter(_REDACT_QUERY)
+        self.pools = connections.Pools(maxsize=pool_size)
         self._timeout = connections.urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
     # -- helpers -----------------------------------------------------------

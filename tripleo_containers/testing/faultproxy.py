@@ -510,19 +510,20 @@ def incomplete_images(url, references, verify=False, auth=None):
     """
     import json
 
-    import requests
+    from tripleo_containers.testing import images
+    http, auth_headers = images.http_client(auth, verify, timeout=30)
     problems = []
-    with requests.Session() as session:
-        session.auth = auth
 
-        def manifest(repo, ident):
-            resp = session.get("%s/v2/%s/manifests/%s" % (url, repo, ident),
-                               headers={"Accept": _ACCEPT}, verify=verify, timeout=30)
-            if resp.status_code == 404:
-                return None
-            resp.raise_for_status()
-            return json.loads(resp.content.decode("utf-8"))
+    def manifest(repo, ident):
+        resp = http.request("GET", "%s/v2/%s/manifests/%s" % (url, repo, ident),
+                            headers=dict(auth_headers, Accept=_ACCEPT))
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise RuntimeError("GET %s manifest %s: %d" % (repo, ident, resp.status))
+        return json.loads(resp.data.decode("utf-8"))
 
+    try:
         for ref in references:
             repo, _, tag = ref.rpartition(":")
             top = manifest(repo, tag)
@@ -539,11 +540,12 @@ def incomplete_images(url, references, verify=False, auth=None):
                 blobs = ([doc["config"]] if doc.get("config") else []) + list(
                     doc.get("layers") or [])
                 for blob in blobs:
-                    resp = session.head("%s/v2/%s/blobs/%s" % (url, repo, blob["digest"]),
-                                        verify=verify, timeout=30)
-                    if resp.status_code != 200:
-                        problems.append("%s: blob %s -> %d" % (
-                            ref, blob["digest"], resp.status_code))
+                    resp = http.request("HEAD", "%s/v2/%s/blobs/%s" % (url, repo, blob["digest"]),
+                                        headers=auth_headers)
+                    if resp.status != 200:
+                        problems.append("%s: blob %s -> %d" % (ref, blob["digest"], resp.status))
+    finally:
+        http.clear()
     return problems
 
 

@@ -27,8 +27,8 @@ import hashlib
 import json
 import struct
 import tarfile
-import threading
 import zlib
+from urllib.parse import urlencode, urljoin
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -269,41 +269,30 @@ def image_index(fmt, children):
 
 
 class Pusher(object):
-    """Minimal v2 pusher over ``requests`` (one Session per thread).
+    """Minimal v2 pusher over urllib3 (one thread-safe pool manager).
 
-    auth: (user, password) for basic auth or None; verify: as requests'
-    (always passed per request: REQUESTS_CA_BUNDLE would override a
-    Session's).  Raises RuntimeError naming the request on any failure.
+    auth: (user, password) for basic auth or None; verify: True (default
+    trust), a CA bundle path, or False.  Raises RuntimeError naming the
+    request on any failure.
     """
 
     def __init__(self, url, auth=None, verify=True):
-        import requests  # noqa: F401  (import cost only when pushing)
         self.url = url.rstrip("/")
-        self.auth = auth
-        self.verify = verify
-        self._local = threading.local()
+        self._http, self._headers = http_client(auth, verify, timeout=300)
 
-    def _session(self):
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
-            s = self._local.session = requests.Session()
-            s.auth = self.auth
-        return s
-
-    def _call(self, method, url, ok, **kw):
-        r = self._session().request(method, url, verify=self.verify, timeout=300, **kw)
-        if r.status_code not in ok:
-            raise RuntimeError("%s %s: %d %s" % (method, url.split("?")[0],
-                                                 r.status_code, r.text[:300]))
+    def _call(self, method, url, ok, body=None, headers=None):
+        r = self._http.request(method, url, body=body, redirect=False,
+                               headers=dict(self._headers, **(headers or {})))
+        if r.status not in ok:
+            raise RuntimeError("%s %s: %d %s" % (method, url.split("?")[0], r.status,
+                                                 r.data[:300].decode("utf-8", "replace")))
         return r
 
     def _put_upload(self, repo, location, blob):
-        import requests
-        loc = requests.compat.urljoin("%s/v2/%s/blobs/uploads/" % (self.url, repo), location)
+        loc = urljoin("%s/v2/%s/blobs/uploads/" % (self.url, repo), location)
         sep = "&" if "?" in loc else "?"
         self._call("PUT", "%s%sdigest=%s" % (loc, sep, blob.digest), (201,),
-                   data=blob.data, headers={"Content-Type": "application/octet-stream"})
+                   body=blob.data, headers={"Content-Type": "application/octet-stream"})
 
     def upload(self, repo, blob):
         r = self._call("POST", "%s/v2/%s/blobs/uploads/" % (self.url, repo), (202,))
@@ -312,9 +301,9 @@ class Pusher(object):
     def mount(self, repo, blob, from_repo):
         """Mount; falls back to uploading when the registry opens a session
         instead (202)."""
-        r = self._call("POST", "%s/v2/%s/blobs/uploads/" % (self.url, repo), (201, 202),
-                       params={"mount": blob.digest, "from": from_repo})
-        if r.status_code == 202:
+        r = self._call("POST", "%s/v2/%s/blobs/uploads/?%s" % (
+            self.url, repo, urlencode({"mount": blob.digest, "from": from_repo})), (201, 202))
+        if r.status == 202:
             if blob.data is None:
                 raise RuntimeError("mount of %s into %s refused and no data kept"
                                    % (blob.digest, repo))
@@ -322,7 +311,18 @@ class Pusher(object):
 
     def put_manifest(self, repo, ref, blob, media_type):
         self._call("PUT", "%s/v2/%s/manifests/%s" % (self.url, repo, ref), (201,),
-                   data=blob.data, headers={"Content-Type": media_type})
+                   body=blob.data, headers={"Content-Type": media_type})
+
+
+def http_client(auth, verify, timeout):
+    """(urllib3 PoolManager, headers) for test tooling talking to a registry:
+    no retries, no proxy, TLS as the product verifies it."""
+    import urllib3
+    from tripleo_containers.registry import connections
+    headers = urllib3.make_headers(basic_auth="%s:%s" % auth) if auth else {}
+    http = urllib3.PoolManager(maxsize=16, retries=False, timeout=timeout,
+                               **connections.tls_kwargs(verify))
+    return http, headers
 
 
 def _registry_args(registry, auth, verify):
