@@ -121,3 +121,13 @@ class Catalog(object):
                 % (self.path, name))
         return {"imagename": name, "params": [str(p) for p in params],
                 "services": [str(s) for s in services]}
+
+
+def all_params(release):
+    """Every parameter the release's catalog can write, whatever the values."""
+    cat = Catalog(release=release)
+    names = set()
+    for driver in ("default", "other", "odl", "ovn"):
+        for entry in cat.render({"neutron_driver": driver}):
+            names.update(entry["params"])
+    return names

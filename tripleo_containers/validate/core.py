@@ -3,6 +3,7 @@ import os
 
 from tripleo_containers import data
 from tripleo_containers import exceptions
+from tripleo_containers.prepare import catalog
 from tripleo_containers.prepare import environments
 from tripleo_containers.prepare import services
 from tripleo_containers.validate import findings
@@ -24,7 +25,7 @@ def _parse_environments(files):
                                       + _yaml_line(path)))
             continue
         for target in templates.registry_files(env.get("resource_registry")):
-            if not os.path.exists(target):
+            if not os.path.exists(target) and not templates.plan_rendered(target):
                 # heatclient fetches every file of every environment, even
                 # one a later environment overrides, so this fails the deploy.
                 out.append(findings.error(
@@ -151,7 +152,7 @@ def _unset(needed, params):
                        "passwords and keys: %s)" % (len(generated), release.title(),
                                                    ", ".join(generated)))
         if by_deploy:
-            why.append("%d set by openstack overcloud deploy (%s)"
+            why.append("%d set by openstack overcloud deploy or its plan (%s)"
                        % (len(by_deploy), ", ".join(by_deploy)))
         out.append(findings.info(
             "parameter-supplied", "%d parameter(s)" % (len(generated) + len(by_deploy)),
@@ -192,13 +193,23 @@ def validate(env_files, env_dirs=(), roles_file=None, check_images=False,
         index.walk(path)
     reported = {f.message.rsplit(" names ", 1)[-1].split(",")[0]
                 for f in out if f.check == "registry-path"}
+    rendered = []
     for problem in index.problems.values():
         if problem.path in reported:
+            continue
+        if problem.check == "template-rendered":
+            rendered.append(problem.path)
             continue
         parent = index.parents.get(problem.path)
         out.append(findings.error(
             problem.check, _rel(problem.path), problem.message +
             (" (used by %s)" % _rel(parent) if parent else "")))
+
+    if rendered:
+        out.append(findings.info(
+            "template-rendered", "%d template(s)" % len(rendered),
+            "not checked: the deployment plan renders them from their .j2.yaml "
+            "(%s)" % ", ".join(sorted(_rel(p) for p in rendered))))
 
     service_out, needed = _service_findings(index, enabled)
     out.extend(service_out)
@@ -209,7 +220,11 @@ def validate(env_files, env_dirs=(), roles_file=None, check_images=False,
 
     if collection_root is None:
         collection_root = data.path("heat-templates")
-    out.extend(_undeclared(params, _declared_anywhere(index, registry, collection_root)))
+    declared = _declared_anywhere(index, registry, collection_root)
+    release = supplied.release_of(n for n in needed if templates.is_image_param(n))
+    # what prepare itself writes for this release is no typo, whether or not
+    # a template of this deployment declares it
+    out.extend(_undeclared(params, declared | catalog.all_params(release)))
 
     used = [n for n in needed if templates.is_image_param(n)]
     refs, ref_out = images.parse_values(params, used)

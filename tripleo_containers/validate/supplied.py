@@ -2,7 +2,7 @@
 
 The deployment plan (tripleo-common) generates every password and key of its
 PASSWORD_PARAMETER_NAMES list when the plan is created, and
-`openstack overcloud deploy` sets a few parameters on each run; no
+`openstack overcloud deploy` (or, on Train, the plan) sets a few more; no
 environment a user writes sets them, so a missing one is not a finding.
 Names carried over from tripleo-common 7.6.18 (Pike) and 11.5.0 (Train)
 constants.py and python-tripleoclient 7.3.15 / stable/train
@@ -44,8 +44,9 @@ GENERATED = {
 
 BY_DEPLOY = {
     "pike": frozenset(("UpdateIdentifier", "StackAction", "DeployIdentifier")),
+    # RootStackName: Train's plan workbook (plan_management.yaml) sets it
     "train": frozenset(("UpdateIdentifier", "StackAction", "DeployIdentifier",
-                        "UseTLSTransportForNbd")),
+                        "UseTLSTransportForNbd", "RootStackName")),
 }
 
 

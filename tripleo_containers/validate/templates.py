@@ -41,6 +41,27 @@ def registry_files(registry):
             yield value
 
 
+def plan_rendered(path):
+    """The Jinja2 template the deployment plan renders ``path`` from, or None.
+
+    tripleo-heat-templates ships foo.j2.yaml for foo.yaml and, per role,
+    dir/x.role.j2.yaml for dir/<role>-x.yaml; the plan writes the .yaml files,
+    so a checkout or package tree lacks them until then.
+    """
+    folder, name = os.path.split(path)
+    if not name.endswith(".yaml"):
+        return None
+    stem = name[:-len(".yaml")]
+    candidates = [stem + ".j2.yaml"]
+    if "-" in stem:
+        candidates.append(stem.split("-", 1)[1] + ".role.j2.yaml")
+    for candidate in candidates:
+        source = os.path.join(folder, candidate)
+        if os.path.isfile(source):
+            return source
+    return None
+
+
 def is_image_param(name):
     return bool(IMAGE_PARAM.match(name))
 
@@ -70,6 +91,10 @@ class TemplateIndex(object):
     def _read(path):
         from heatclient.common import template_format
         if not os.path.isfile(path):
+            if plan_rendered(path):
+                return Problem("template-rendered", path,
+                               "rendered by the deployment plan from %s"
+                               % os.path.basename(plan_rendered(path)))
             return Problem("template-missing", path,
                            "template file does not exist")
         try:
