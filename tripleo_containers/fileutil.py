@@ -1,4 +1,5 @@
 """Small file helpers shared by commands: atomic writes, YAML reading."""
+import errno
 import os
 import tempfile
 
@@ -9,32 +10,52 @@ def atomic_write_all(contents):
     """Write {path: text} so each file is either old or complete, never partial.
 
     Every temporary file is written first; only when all are on disk are they
-    renamed into place, so a failure leaves no output changed.
+    renamed into place, so a failure leaves no output changed. A path that is
+    a symbolic link is written through to its target (the link stays, as
+    with a plain ``open``), still by rename next to that target.
     """
     staged = []
+    path = None
     try:
         for path, text in contents.items():
-            directory = os.path.dirname(os.path.abspath(path))
-            fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path),
-                                       dir=directory)
-            staged.append((tmp, path))
+            target = os.path.realpath(path)
+            if os.path.isdir(target):
+                raise IsADirectoryError(errno.EISDIR, "is a directory; give a file path")
+            fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(target),
+                                       dir=os.path.dirname(target))
+            staged.append((tmp, target, path))
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
-        for tmp, path in staged:
-            os.replace(tmp, path)
+        for tmp, target, path in staged:
+            os.replace(tmp, target)
         staged = []
     except OSError as e:
-        raise exceptions.InputError(
-            "cannot write %s: %s" % (e.filename or path, e.strerror or e))
+        # e.filename may be the temporary file: the user knows only ``path``.
+        raise exceptions.InputError("cannot write %s: %s" % (path, e.strerror or e))
     finally:
-        for tmp, _ in staged:
+        for tmp, _, _ in staged:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def distinct_outputs(options):
+    """Refuse two of {option: path} (None = not given) naming one file: the
+    later write would silently replace the earlier."""
+    seen = {}
+    for option, path in options.items():
+        if not path:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise exceptions.InputError(
+                "%s and %s both name %s: give each output its own file" % (
+                    seen[key], option, path))
+        seen[key] = option
 
 
 def read_text(path, what):

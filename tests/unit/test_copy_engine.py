@@ -24,7 +24,7 @@ def run(src, dst, names, dry_run=False, jobs=2, progress=None):
     tr = transport.Transport(insecure=[src.address, dst.address], retries=2,
                              sleep=lambda s: None, timeout=(5, 10))
     eng = engine.Engine(client_mod.Client(tr), jobs=jobs, meta_jobs=4,
-                        retry_delay=0, progress=progress, sleep=lambda s: None)
+                        progress=progress)
     jobs_ = [engine.CopyJob(reference.parse("%s/%s" % (src.address, n)),
                             reference.parse("%s/%s" % (dst.address, n))) for n in names]
     results, plan = eng.run(jobs_, dry_run=dry_run)
@@ -244,3 +244,55 @@ def test_many_jobs_get_enough_pooled_connections(pair, tmp_path, caplog):
     assert [r.status for r in results] == [engine.COPIED] * 40
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
     assert len(set(r.client_port for r in dst.log)) <= 80 + engine.META_JOBS + 4
+
+
+def test_only_temporary_errors_are_retried(pair, monkeypatch):
+    """A bug (KeyError) fails its image at once; a 503 is retried."""
+    src, dst = pair
+    src.add_image("ns/a", "t", [BASE])
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise KeyError("size")
+    monkeypatch.setattr(client_mod.Client, "copy_blob", broken)
+    results, _ = run(src, dst, ["ns/a:t"], jobs=1)
+    assert results["ns/a:t"].status == engine.FAILED
+    assert "KeyError" in results["ns/a:t"].error
+    # tried once (the config is not tried: its image already failed)
+    assert len(calls) == 1
+
+
+def test_cancel_abandons_in_flight_work_and_its_upload_session(pair):
+    import threading
+    src, dst = pair
+    src.add_image("ns/a", "t", [BASE])
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_blob(req):
+        if req.method == "GET" and "/blobs/" in req.path:
+            entered.set()
+            release.wait(20)
+    src.faults.append(hold_blob)
+    tr = transport.Transport(insecure=[src.address, dst.address], retries=2,
+                             timeout=(5, 30))
+    eng = engine.Engine(client_mod.Client(tr), jobs=1, meta_jobs=2)
+    job = engine.CopyJob(reference.parse(src.address + "/ns/a:t"),
+                         reference.parse(dst.address + "/ns/a:t"))
+    out = []
+    runner = threading.Thread(target=lambda: out.append(eng.run([job])))
+    runner.start()
+    try:
+        assert entered.wait(10)
+        eng.cancel()
+        runner.join(10)  # the source read is still blocked: abandoned
+        assert not runner.is_alive()
+    finally:
+        release.set()
+    results, _ = out[0]
+    assert [r.status for r in results] == [engine.INTERRUPTED]
+    sessions = [r.path for r in dst.requests("POST") if not r.query]
+    deletes = [r.path for r in dst.requests("DELETE")]
+    assert len(sessions) == len(deletes) == 1
+    assert deletes[0].startswith("/v2/ns/a/blobs/uploads/") and len(deletes[0]) > 30
+    assert not dst.requests("PUT")

@@ -1,4 +1,5 @@
 """Images files -> copy jobs: merging, destinations, legacy pull_source, errors."""
+import json
 import subprocess
 import sys
 
@@ -99,3 +100,49 @@ def test_command_module_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_prepare_writes_what_upload_reads(tmp_path):
+    entries = [images_file.ImageEntry("docker.io/tripleopike/keystone:t", "h:1"),
+               images_file.ImageEntry("docker.io/tripleopike/cron:t")]
+    text = images_file.dump(entries, ["h:1"])
+    assert text == ("container_images:\n"
+                    "- imagename: docker.io/tripleopike/keystone:t\n"
+                    "  push_destination: h:1\n"
+                    "- imagename: docker.io/tripleopike/cron:t\n"
+                    "insecure_registries:\n- h:1\n")
+    loaded = images_file.load([_write(tmp_path, "a.yaml", text)])
+    assert [l.entry for l in loaded.entries.values()] == entries
+
+
+@pytest.mark.parametrize("field", ["imagename", "push_destination", "pull_source"])
+def test_line_break_in_a_name_is_refused_at_load(tmp_path, field):
+    entry = {"imagename": "a.io/ns/x:1", field: "a.io/ns/x:1\nfailed: forged"}
+    f = _write(tmp_path, "a.yaml", "container_images: %s\n" % json.dumps([entry]))
+    with pytest.raises(exceptions.InputError) as exc:
+        images_file.load([f])
+    message = str(exc.value)
+    assert "\n" not in message
+    assert f in message and "entry 1" in message and field in message
+
+
+def test_different_images_to_one_destination_fail_both_rest_goes_on(tmp_path):
+    a = _write(tmp_path, "a.yaml", "container_images:\n"
+               "- {imagename: 'a.io/ns/x:1', push_destination: 'h:1'}\n"
+               "- {imagename: 'a.io/ns/y:1', push_destination: 'h:1'}\n")
+    b = _write(tmp_path, "b.yaml", "container_images:\n"
+               "- {imagename: 'b.io/ns/x:1', push_destination: 'h:1'}\n")
+    first, good, second = _jobs(images_file.load([a, b]))
+    assert isinstance(good, engine.CopyJob)
+    for bad in (first, second):
+        assert bad.status == engine.FAILED and bad.destination == "h:1/ns/x:1"
+        assert "%s entry 1 (a.io/ns/x:1)" % a in bad.error
+        assert "%s entry 1 (b.io/ns/x:1)" % b in bad.error
+    assert first.source == "a.io/ns/x:1" and second.source == "b.io/ns/x:1"
+
+
+def test_same_image_spelled_twice_to_one_destination_is_no_conflict(tmp_path):
+    f = _write(tmp_path, "a.yaml", "container_images:\n"
+               "- {imagename: 'docker.io/library/x:1', push_destination: 'h:1'}\n"
+               "- {imagename: 'x:1', push_destination: 'h:1'}\n")
+    assert all(isinstance(j, engine.CopyJob) for j in _jobs(images_file.load([f])))

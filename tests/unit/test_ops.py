@@ -133,7 +133,7 @@ def test_prepare_labels_and_pins_with_container_scheme(fake):
         scheme="container", tag_from_label="{version}-{release}", pin_digests="source",
         client=client_for(fake))
     result = core.prepare(request)
-    assert sorted(i["imagename"] for i in result.images) == [
+    assert sorted(i.imagename for i in result.images) == [
         "%s/ns/centos-binary-%s:17.0.0-3" % (fake.address, n) for n in ("keystone", "mariadb")]
     assert result.params["ContainerKeystoneImage"] == \
         "10.0.0.1:8787/ns/centos-binary-keystone@" + digests["keystone"]

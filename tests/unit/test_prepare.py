@@ -25,7 +25,7 @@ def run(**kw):
 
 
 def names(result):
-    return [i["imagename"] for i in result.images]
+    return [i.imagename for i in result.images]
 
 
 def test_no_environment_keeps_whole_catalog():
@@ -33,7 +33,7 @@ def test_no_environment_keeps_whole_catalog():
     assert len(r.images) == 87
     assert r.params["DockerKeystoneImage"] == KEYSTONE
     assert r.insecure == []
-    assert all("push_destination" not in i for i in r.images)
+    assert all(i.push_destination is None for i in r.images)
 
 
 def test_service_filter_default_roles():
@@ -47,7 +47,7 @@ def test_service_filter_default_roles():
     assert r.params["DockerKeystoneImage"] == (
         "192.168.24.1:8787/tripleopike/centos-binary-keystone:current-tripleo")
     assert r.insecure == ["192.168.24.1:8787"]
-    assert all(i["push_destination"] == "192.168.24.1:8787" for i in r.images)
+    assert all(i.push_destination == "192.168.24.1:8787" for i in r.images)
     # every parameter points at the push destination
     assert all(v.startswith("192.168.24.1:8787/") for v in r.params.values())
 
@@ -177,13 +177,13 @@ def test_ipv6_push_destination():
 
 
 def test_default_push_destination_from_undercloud(monkeypatch):
-    from tripleo_containers.prepare import undercloud
+    from tripleo_containers.registry import undercloud
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_ipv6_of", lambda i: "fd00:24::1")
     assert undercloud.default_push_destination() == "[fd00:24::1]:8787"
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: "192.168.24.1")
     r = run(includes=["keystone"], push_destination=True)
-    assert r.images[0]["push_destination"] == "192.168.24.1:8787"
+    assert r.images[0].push_destination == "192.168.24.1:8787"
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_ipv6_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_resolvable", lambda n: False)
@@ -191,7 +191,7 @@ def test_default_push_destination_from_undercloud(monkeypatch):
 
 
 def test_ipv6_from_proc(tmp_path):
-    from tripleo_containers.prepare import undercloud
+    from tripleo_containers.registry import undercloud
     f = tmp_path / "if_inet6"
     f.write_text("fe800000000000000000000000000001 05 40 20 80 br-ctlplane\n"
                  "fd000000000000240000000000000001 05 40 00 80 br-ctlplane\n")
@@ -303,7 +303,7 @@ class NoRegistry(object):
 
 @pytest.fixture
 def undercloud_at(monkeypatch):
-    from tripleo_containers.prepare import undercloud
+    from tripleo_containers.registry import undercloud
     monkeypatch.setattr(undercloud, "default_push_destination", lambda: "192.168.24.1:8787")
 
 
@@ -342,7 +342,7 @@ def test_train_push_destination_true_uses_local_container_registry(tmp_path, und
             client=NoRegistry())
     assert r.params["ContainerKeystoneImage"] == \
         "192.168.24.2:8787/tripleotrain/centos-binary-keystone:current-tripleo"
-    assert {i["push_destination"] for i in r.images} == {"192.168.24.2:8787"}
+    assert {i.push_destination for i in r.images} == {"192.168.24.2:8787"}
 
 
 @pytest.mark.parametrize("drivers,image", [

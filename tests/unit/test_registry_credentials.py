@@ -78,3 +78,23 @@ def test_redaction():
     assert "digest=sha256:1" in out and out.startswith("https://***@s3.example/blobs/x?")
     assert errors.redact_text("got Bearer abc.def and Basic dXNlcjpwdw==, pw hunter22",
                               ["hunter22"]) == "got Bearer *** and Basic ***, pw ***"
+
+
+def test_undecodable_entries_are_named_not_hidden(tmp_path):
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps({"auths": {
+        "broken:1": {"auth": "not base64!"},
+        "nouser:1": {"auth": base64.b64encode(b":pw").decode()},
+        "https://index.docker.io/v1/": {"auth": "%%%"},
+        "docker.io": {"auth": base64.b64encode(b"hub:pw").decode()},
+        "helper:1": {"identitytoken": "x"}}}))
+    kc = credentials.Keychain(files=[str(path), str(tmp_path / "none.json")])
+    assert kc.searched == [str(path)]
+    assert kc.describe("broken:1") == (
+        "none usable: %s has an entry 'broken:1' whose auth is not base64 of "
+        "user:password; fix or remove it (e.g. log in again)" % path)
+    assert "'nouser:1'" in kc.describe("nouser:1")
+    # a usable entry for the same registry wins over a broken spelling of it
+    assert kc.resolve("docker.io").username == "hub" and kc.describe("docker.io") == str(path)
+    assert kc.describe("helper:1") == "none found (searched: %s)" % path
+    assert kc.describe("other:1") == "none found (searched: %s)" % path

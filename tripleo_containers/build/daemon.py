@@ -332,13 +332,14 @@ def upload(config_files, daemon_url=None, insecure=(), ca_bundles=(),
     from tripleo_containers.copy import engine
     from tripleo_containers.copy import images_file
     from tripleo_containers.copy import upload as upload_mod
+    from tripleo_containers.registry import connect as registry_connect
 
     images = images_file.load(config_files)
     items = images_file.jobs_from(images, default_destination or upload_mod._default_destination)
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     docker_client = connect(daemon_url)
-    registry_client = upload_mod.make_client(insecure, ca_bundles, credentials_file,
-                                             timeout=timeout)
+    registry_client = registry_connect.make_client(insecure, ca_bundles, credentials_file,
+                                                   timeout=timeout)
     pusher = Pusher(registry_client, docker_client)
     results = []
     try:
@@ -354,6 +355,6 @@ def upload(config_files, daemon_url=None, insecure=(), ca_bundles=(),
             if on_result:
                 on_result(item)
     finally:
-        registry_client.transport.close()
+        registry_client.close()
         docker_client.close()
     return results

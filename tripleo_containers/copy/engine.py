@@ -18,6 +18,7 @@ The order of work is what makes this fast and safe:
 A failed image never stops the others; its result carries the error text.
 """
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -31,10 +32,16 @@ COPIED = "copied"
 PRESENT = "already present"
 FAILED = "failed"
 WOULD_COPY = "would copy"
-# Uploads up to this size run on the metadata pool (see _execute).
+INTERRUPTED = "interrupted"
+# Uploads up to this size run on the metadata pool (see _Run._execute).
 SMALL_BLOB = 2 * 1024 * 1024
 # Threads for manifests, HEADs, mounts, small uploads.
 META_JOBS = 16
+# After a cancel, how long in-flight work may take to notice before the run
+# abandons it (and cancels the upload sessions it left open).
+GRACE = 1.5
+# How often the main thread looks at the cancel event while it waits.
+_TICK = 0.2
 
 
 class CopyJob(object):
@@ -64,21 +71,28 @@ class ImageResult(object):
         return "ImageResult(%s, %s, %s)" % (self.destination, self.status, self.error)
 
 
+@dataclasses.dataclass
 class Plan(object):
     """What a run would do; ``dry_run`` stops after computing it."""
+    images: int = 0
+    images_present: int = 0
+    images_failed: int = 0
+    unique_blobs: int = 0
+    uploads: int = 0
+    bytes_to_move: int = 0
+    blobs_present: int = 0
+    mounts: int = 0
 
-    def __init__(self):
-        self.images = 0
-        self.images_present = 0
-        self.images_failed = 0
-        self.unique_blobs = 0
-        self.uploads = 0
-        self.bytes_to_move = 0
-        self.blobs_present = 0
-        self.mounts = 0
 
-    def as_dict(self):
-        return dict(self.__dict__)
+@dataclasses.dataclass(eq=False)
+class BlobEntry(object):
+    """One unique blob on one destination registry, as planned."""
+    registry: object          # a Reference on the destination registry
+    digest: str
+    size: int
+    sources: list = dataclasses.field(default_factory=list)   # References
+    present: list = dataclasses.field(default_factory=list)   # repositories
+    missing: list = dataclasses.field(default_factory=list)   # repositories
 
 
 class Progress(object):
@@ -104,43 +118,52 @@ def _error_text(exc):
     return "%s: %s" % (exc.__class__.__name__, exc)
 
 
+@dataclasses.dataclass(eq=False)
 class _Image(object):
-    def __init__(self, index, job):
-        self.index = index
-        self.job = job
-        self.digest = None
-        self.manifests = []      # children first, then the top manifest
-        self.blobs = {}          # digest -> size
-        self.pending = set()
-        self.status = None
-        self.error = None
-        self.bytes_moved = 0
-        self.pushing = False
+    index: int
+    job: CopyJob
+    digest: str = None
+    manifests: list = dataclasses.field(default_factory=list)  # children, then top
+    blobs: dict = dataclasses.field(default_factory=dict)      # digest -> size
+    pending: set = dataclasses.field(default_factory=set)
+    status: str = None
+    error: str = None
+    bytes_moved: int = 0
+    pushing: bool = False
 
     @property
     def repo_key(self):
         return (self.job.destination.api_host, self.job.destination.repository)
 
+    def result(self):
+        return ImageResult(str(self.job.source), str(self.job.destination),
+                           self.status, self.digest, self.bytes_moved, self.error)
+
 
 class _Tracker(object):
-    """Counts outstanding tasks so run() can wait for work that spawns work."""
+    """Counts outstanding tasks so the run can wait for work that spawns
+    work; after a cancel it runs nothing more."""
 
-    def __init__(self):
+    def __init__(self, cancel):
         self.cond = threading.Condition()
         self.outstanding = 0
+        self.cancel = cancel
 
     def submit(self, pool, fn, *args):
+        if self.cancel.is_set():
+            return None
         with self.cond:
             self.outstanding += 1
         try:
             return pool.submit(self._wrap, fn, *args)
-        except RuntimeError:
+        except RuntimeError:  # the pool is shut down: the run was cancelled
             self.done()
-            raise
+            return None
 
     def _wrap(self, fn, *args):
         try:
-            fn(*args)
+            if not self.cancel.is_set():
+                fn(*args)
         except Exception:  # a bug in a task must not hang the run
             LOG.exception("copy task failed unexpectedly")
         finally:
@@ -152,37 +175,163 @@ class _Tracker(object):
             self.cond.notify_all()
 
     def wait(self):
+        """Until no task is left, or GRACE after a cancel."""
+        deadline = None
         with self.cond:
             while self.outstanding:
-                self.cond.wait(1.0)
+                if self.cancel.is_set():
+                    now = time.monotonic()
+                    deadline = deadline or now + GRACE
+                    if now >= deadline:
+                        return
+                self.cond.wait(_TICK)
 
 
 class Engine(object):
+    """Copies images; settings only. Each ``run`` gets its own ``_Run``.
+
+    ``backoff`` (default: the client transport's) is the one retry schedule;
+    ``upload_attempts`` bounds whole-blob uploads. ``cancel()`` (or setting
+    the transport's cancel event, e.g. from a signal handler) ends a run:
+    nothing new starts, in-flight work is abandoned within about GRACE
+    seconds, and the upload sessions it had opened are deleted.
+    """
+
     def __init__(self, client, jobs=4, meta_jobs=META_JOBS, upload_attempts=3,
-                 retry_delay=1.0, progress=None, sleep=time.sleep):
+                 progress=None, backoff=None):
         self.client = client
         self.jobs = max(1, int(jobs))
         self.meta_jobs = max(1, int(meta_jobs))
         self.upload_attempts = max(1, int(upload_attempts))
-        self.retry_delay = retry_delay
         self.progress = progress or Progress()
-        self.sleep = sleep
-        self._lock = threading.Lock()
+        self.backoff = backoff or client.transport.backoff
+
+    def cancel(self):
+        self.backoff.cancel.set()
+
+    def run(self, jobs, dry_run=False):
+        """Copy ``jobs`` (CopyJob list); returns ([ImageResult], Plan).
+        Images a cancelled run did not finish have status INTERRUPTED."""
+        return _Run(self, [_Image(i, job) for i, job in enumerate(jobs)],
+                    dry_run).execute()
+
+
+class _Run(object):
+    """The state of one run: images, pools, the plan's blob owners, the
+    upload sessions open at the destination, and the cancel event every
+    worker and every streamed chunk checks."""
+
+    def __init__(self, engine, images, dry_run):
+        self.engine = engine
+        self.client = engine.client
+        self.progress = engine.progress
+        self.backoff = engine.backoff
+        self.cancel = engine.backoff.cancel
+        self.images = images
+        self.dry_run = dry_run
+        self.lock = threading.Lock()
+        self.tracker = _Tracker(self.cancel)
+        self.owner = {}      # ((host, repo), digest) -> image credited with its bytes
+        self.by_repo = collections.defaultdict(list)  # (host, repo) -> images
+        self.small = []      # small uploads held until the first big one is in
+        self.sessions = {}   # upload URL -> destination Reference, opened, unfinished
+        self.meta = self.upload = None
+
+    def execute(self):
+        images = self.images
+        plan = Plan(images=len(images))
+        engine = self.engine
+        self.meta = futures.ThreadPoolExecutor(engine.meta_jobs, "meta")
+        self.upload = futures.ThreadPoolExecutor(engine.jobs, "upload")
+        try:
+            self._execute(plan)
+        finally:
+            self._close_pools()
+        for image in images:
+            if image.status is None:
+                if not self.cancel.is_set():  # pragma: no cover - defensive
+                    self._fail(image, RuntimeError("internal error: image never completed"))
+                    continue
+                image.status = INTERRUPTED
+                image.error = "interrupted"
+        plan.images_failed = sum(1 for im in images if im.status == FAILED)
+        return [im.result() for im in images], plan
+
+    def _execute(self, plan):
+        images, dry_run = self.images, self.dry_run
+        reads = [self.meta.submit(self._read, image) for image in images]
+        for image, fut in zip(images, reads):
+            try:
+                self._result(fut)
+            except Exception as exc:
+                self._fail(image, exc)
+        for image in images:
+            if image.status == PRESENT:
+                self._report(image)
+        if self.cancel.is_set():
+            return
+        work = [im for im in images if im.status is None]
+        for image in work:
+            self.by_repo[image.repo_key].append(image)
+        blobs = self._plan(work, plan)
+        plan.images_present = sum(1 for im in images if im.status == PRESENT)
+        if self.cancel.is_set():
+            return
+        self.progress.planned(plan)
+        if dry_run:
+            for image in work:
+                if image.status is None:
+                    image.status = WOULD_COPY
+        else:
+            self._transfer(work, blobs)
+
+    def _result(self, fut):
+        """``fut.result()``, in slices so that a cancel is seen at once."""
+        while True:
+            if self.cancel.is_set():
+                raise errors.Cancelled("cancelled")
+            try:
+                return fut.result(_TICK)
+            except futures.TimeoutError:
+                continue
+
+    def _close_pools(self):
+        if not self.cancel.is_set():
+            self.meta.shutdown()
+            self.upload.shutdown()
+            return
+        self.tracker.wait()
+        # Workers still blocked (in a socket read that has not timed out
+        # yet) are left behind; what they opened at the destination is not.
+        self.meta.shutdown(wait=False, cancel_futures=True)
+        self.upload.shutdown(wait=False, cancel_futures=True)
+        with self.lock:
+            sessions, self.sessions = dict(self.sessions), {}
+        if sessions:
+            cleaner = threading.Thread(target=self._cancel_sessions, args=(sessions,),
+                                       name="cancel-uploads", daemon=True)
+            cleaner.start()
+            cleaner.join(GRACE)
+
+    def _cancel_sessions(self, sessions):
+        for location, dst in sessions.items():
+            self.client.cancel_upload(dst, location)
 
     # -- phase 1: manifests --------------------------------------------------
 
-    def _read(self, image, dry_run):
+    def _read(self, image):
         job = image.job
+        client = self.client
         # The destination first: on a first run it has nothing, and the
         # source manifest is then fetched with one GET (no HEAD before it).
         # When it has the tag, a HEAD at the source (which registries such
         # as Docker Hub do not count as a pull) decides whether to copy.
-        dst = self.client.head_manifest(job.destination, push=not dry_run)
+        dst = client.head_manifest(job.destination, push=not self.dry_run)
         ref = job.source
         if dst is not None and dst.digest:
-            src = self.client.head_manifest(job.source)
+            src = client.head_manifest(job.source)
             if src is None:
-                raise self._not_found(job)
+                raise _not_found(job)
             if src.digest == dst.digest:
                 image.digest = src.digest
                 image.status = PRESENT
@@ -190,16 +339,16 @@ class Engine(object):
             if src.digest:
                 ref = job.source.with_digest(src.digest)
         try:
-            top = self.client.get_manifest(ref)
+            top = client.get_manifest(ref)
         except errors.NotFound:
-            raise self._not_found(job)
+            raise _not_found(job)
         image.digest = top.digest
         if dst is not None and dst.digest == top.digest:
             image.status = PRESENT
             return
         children = []
         for child in top.children:
-            manifest = self.client.get_manifest(job.source.with_digest(child.digest))
+            manifest = client.get_manifest(job.source.with_digest(child.digest))
             if manifest.is_list:
                 raise errors.UnsupportedManifest(
                     "image %s: nested manifest lists are not supported" % job.source)
@@ -212,13 +361,10 @@ class Engine(object):
                         "image %s: blob %s has no size" % (job.source, blob.digest))
                 image.blobs[blob.digest] = blob.size
 
-    @staticmethod
-    def _not_found(job):
-        return errors.NotFound("image %s not found (no such repository or tag at %s)"
-                               % (job.source, job.source.registry))
-
     def _fail(self, image, exc):
-        with self._lock:
+        if isinstance(exc, errors.Cancelled):
+            return False  # INTERRUPTED at the end of the run, not failed
+        with self.lock:
             if image.status in (FAILED, COPIED, PRESENT):
                 return False
             image.status = FAILED
@@ -227,48 +373,13 @@ class Engine(object):
         return True
 
     def _report(self, image):
-        self.progress.image_done(self._result(image))
-
-    def _result(self, image):
-        return ImageResult(str(image.job.source), str(image.job.destination),
-                           image.status, image.digest, image.bytes_moved, image.error)
-
-    # -- the run ------------------------------------------------------------
-
-    def run(self, jobs, dry_run=False):
-        """Copy ``jobs`` (CopyJob list); returns ([ImageResult], Plan)."""
-        images = [_Image(i, job) for i, job in enumerate(jobs)]
-        plan = Plan()
-        plan.images = len(images)
-        with futures.ThreadPoolExecutor(self.meta_jobs, "meta") as meta, \
-                futures.ThreadPoolExecutor(self.jobs, "upload") as upload:
-            self.meta, self.upload = meta, upload
-            reads = [meta.submit(self._read, image, dry_run) for image in images]
-            for image, fut in zip(images, reads):
-                try:
-                    fut.result()
-                except Exception as exc:
-                    self._fail(image, exc)
-            for image in images:
-                if image.status == PRESENT:
-                    self._report(image)
-            work = [im for im in images if im.status is None]
-            blobs = self._plan(work, plan, dry_run)
-            plan.images_present = sum(1 for im in images if im.status == PRESENT)
-            self.progress.planned(plan)
-            if dry_run:
-                for image in work:
-                    if image.status is None:
-                        image.status = WOULD_COPY
-            else:
-                self._execute(work, blobs)
-        plan.images_failed = sum(1 for im in images if im.status == FAILED)
-        return [self._result(im) for im in images], plan
+        self.progress.image_done(image.result())
 
     # -- phase 2: plan ------------------------------------------------------
 
-    def _plan(self, work, plan, dry_run):
-        """Per (destination registry, digest): size, sources, repos lacking it."""
+    def _plan(self, work, plan):
+        """BlobEntry per (destination registry, digest)."""
+        dry_run = self.dry_run
         pairs = collections.OrderedDict()  # (registry, repo, digest) -> image list
         for image in work:
             host, repo = image.repo_key
@@ -293,7 +404,7 @@ class Engine(object):
         for key, fut in heads.items():
             host, repo, digest = key
             try:
-                present = fut is not None and fut.result()
+                present = fut is not None and self._result(fut)
             except Exception as exc:
                 for image in pairs[key]:
                     self._fail(image, exc)
@@ -301,187 +412,204 @@ class Engine(object):
             entry = blobs.get((host, digest))
             if entry is None:
                 first = pairs[key][0]
-                entry = blobs[(host, digest)] = dict(
-                    size=first.blobs[digest], sources=[], present=[], missing=[],
-                    registry=first.job.destination)
+                entry = blobs[(host, digest)] = BlobEntry(
+                    first.job.destination, digest, first.blobs[digest])
             for image in pairs[key]:
                 src = image.job.source
-                if all(s.name != src.name for s in entry["sources"]):
-                    entry["sources"].append(src)
-            (entry["present"] if present else entry["missing"]).append(repo)
+                if all(s.name != src.name for s in entry.sources):
+                    entry.sources.append(src)
+            (entry.present if present else entry.missing).append(repo)
             if present:
                 plan.blobs_present += 1
             else:
                 for image in pairs[key]:
                     image.pending.add(digest)
         plan.unique_blobs = len(blobs)
-        owner = {}
+        owner = self.owner
         for image in work:
             for digest in image.pending:
                 owner.setdefault((image.repo_key, digest), image)
         for (host, digest), entry in blobs.items():
-            missing = entry["missing"]
+            missing = entry.missing
             if not missing:
                 continue
-            if entry["present"]:
+            if entry.present:
                 plan.mounts += len(missing)
             else:
                 plan.uploads += 1
-                plan.bytes_to_move += entry["size"]
+                plan.bytes_to_move += entry.size
                 plan.mounts += len(missing) - 1
                 target = owner.get(((host, missing[0]), digest))
                 if dry_run and target is not None:
-                    target.bytes_moved += entry["size"]
-        self._owner = owner
+                    target.bytes_moved += entry.size
         return blobs
 
-    # -- phase 3: execute ---------------------------------------------------
+    # -- phase 3: transfer --------------------------------------------------
 
-    def _execute(self, work, blobs):
-        tracker = self._tracker = _Tracker()
+    def _transfer(self, work, blobs):
+        tracker = self.tracker
         for image in work:
             if image.status is None and not image.pending:
                 self._push_when_ready(image)
-        by_repo = collections.defaultdict(list)
-        for image in work:
-            by_repo[image.repo_key].append(image)
-        self._by_repo = by_repo
         uploads = []
-        for (host, digest), entry in blobs.items():
-            if not entry["missing"]:
+        for entry in blobs.values():
+            if not entry.missing:
                 continue
-            if entry["present"]:
-                frm = _repo(entry["registry"], entry["present"][0])
-                for repo in entry["missing"]:
-                    tracker.submit(self.meta, self._mount, entry, digest, repo, frm)
+            if entry.present:
+                frm = _repo(entry.registry, entry.present[0])
+                for repo in entry.missing:
+                    tracker.submit(self.meta, self._mount, entry, repo, frm)
             else:
-                uploads.append((entry["size"], digest, entry))
+                uploads.append(entry)
         # Biggest first: the long transfers start at once and the small ones
         # fill the gaps at the end instead of one big blob finishing last.
-        uploads.sort(key=lambda u: -u[0])
+        uploads.sort(key=lambda e: -e.size)
         # Small blobs (configs, thin layers) cost latency, not bandwidth:
         # queued behind the big layers on the upload pool they kept the
         # cores half idle at the end of a run, with every manifest waiting
         # for its config. They run on the metadata pool instead, released
         # when the first big upload is done so that the biggest blobs still
         # start (and land) first.
-        small = [u for i, u in enumerate(uploads)
-                 if i >= self.jobs and u[0] <= SMALL_BLOB]
-        self._small = small
-        big = [u for i, u in enumerate(uploads)
-               if i < self.jobs or u[0] > SMALL_BLOB]
-        for size, digest, entry in big:
-            tracker.submit(self.upload, self._upload_then_release, entry, digest,
-                           entry["missing"][0], None, entry["missing"][1:])
+        jobs = self.engine.jobs
+        self.small = [e for i, e in enumerate(uploads) if i >= jobs and e.size <= SMALL_BLOB]
+        big = [e for i, e in enumerate(uploads) if i < jobs or e.size > SMALL_BLOB]
+        for entry in big:
+            tracker.submit(self.upload, self._upload_then_release, entry,
+                           entry.missing[0], None, entry.missing[1:])
         tracker.wait()
-        for image in work:
-            if image.status is None:  # pragma: no cover - defensive
-                self._fail(image, RuntimeError("internal error: image never completed"))
 
-    def _upload(self, entry, digest, repo, location, then_mount):
+    def _upload(self, entry, repo, location, then_mount):
         """Upload one blob into ``repo`` (whole-upload retries), then mount it
         into ``then_mount``. ``location`` is an upload session from a 202
         mount answer, used for the first attempt."""
-        dst = _repo(entry["registry"], repo)
+        client, digest = self.client, entry.digest
+        dst = _repo(entry.registry, repo)
         if not self._wanted(dst, digest, then_mount):
+            if location is not None:
+                self._closed(location)
+                client.cancel_upload(dst, location)
             return
         last = None
-        for attempt in range(self.upload_attempts):
-            src = entry["sources"][attempt % len(entry["sources"])]
+        attempt = 0
+        while True:
+            src = entry.sources[attempt % len(entry.sources)]
             try:
                 if attempt == 0 and location is None and src.api_host == dst.api_host:
-                    mounted, location = self.client.mount_blob(dst, digest, src)
+                    mounted, location = client.mount_blob(dst, digest, src)
                     if mounted:
-                        self._landed(entry, digest, repo, then_mount, 0)
+                        self._landed(entry, repo, then_mount, 0)
                         return
-                sent = self.client.copy_blob(src, dst, digest, entry["size"],
-                                             location=location,
-                                             on_bytes=self.progress.bytes_moved)
-                self._landed(entry, digest, repo, then_mount, sent)
+                if location is None:
+                    location = client.start_upload(dst)
+                self._opened(location, dst)
+                sent = client.copy_blob(src, dst, digest, entry.size, location=location,
+                                        on_bytes=self.progress.bytes_moved)
+                self._closed(location)
+                self._landed(entry, repo, then_mount, sent)
                 return
             except Exception as exc:
                 last = exc
-                location = None
                 LOG.debug("upload of %s to %s failed: %s", digest, dst.name,
                           _error_text(exc))
+                if self.cancel.is_set():
+                    return  # the run's end cancels the session
                 # A lost PUT response looks like a failure although the blob
                 # landed; a retried PUT then gets BLOB_UPLOAD_UNKNOWN.
                 try:
-                    if self.client.blob_exists(dst, digest, True):
-                        self._landed(entry, digest, repo, then_mount, entry["size"])
+                    if client.blob_exists(dst, digest, True):
+                        self._closed(location)
+                        self._landed(entry, repo, then_mount, entry.size)
                         return
-                except Exception:
+                except errors.RegistryError:
                     pass
-                if not _retryable(exc) or attempt + 1 == self.upload_attempts:
+                if location is not None:
+                    # so that an unfinished upload does not hold space
+                    self._closed(location)
+                    client.cancel_upload(dst, location)
+                    location = None
+                if not self.backoff.should_retry(attempt, exc, self.engine.upload_attempts):
                     break
-                self.sleep(self.retry_delay * (2 ** attempt))
+                try:
+                    self.backoff.wait(attempt, exc)
+                except errors.Cancelled:
+                    return
+                attempt += 1
         self._blob_failed(dst.api_host, digest, [repo] + list(then_mount), last)
 
-    def _upload_then_release(self, entry, digest, repo, location, then_mount):
+    def _opened(self, location, dst):
+        with self.lock:
+            self.sessions[location] = dst
+
+    def _closed(self, location):
+        with self.lock:
+            self.sessions.pop(location, None)
+
+    def _upload_then_release(self, entry, repo, location, then_mount):
         try:
-            self._upload(entry, digest, repo, location, then_mount)
+            self._upload(entry, repo, location, then_mount)
         finally:
-            with self._lock:
-                small, self._small = self._small, []
-            for size, digest, entry in small:
-                self._tracker.submit(self.meta, self._upload, entry, digest,
-                                     entry["missing"][0], None, entry["missing"][1:])
+            with self.lock:
+                small, self.small = self.small, []
+            for other in small:
+                self.tracker.submit(self.meta, self._upload, other, other.missing[0],
+                                    None, other.missing[1:])
 
     def _wanted(self, dst, digest, then_mount):
         """False when every image needing this blob here already failed."""
         repos = [dst.repository] + list(then_mount)
         for repo in repos:
-            for image in self._by_repo.get((dst.api_host, repo), ()):
+            for image in self.by_repo.get((dst.api_host, repo), ()):
                 if digest in image.pending and image.status is None:
                     return True
         return False
 
-    def _landed(self, entry, digest, repo, then_mount, sent):
-        host = entry["registry"].api_host
-        owner = self._owner.get(((host, repo), digest))
+    def _landed(self, entry, repo, then_mount, sent):
+        host, digest = entry.registry.api_host, entry.digest
+        owner = self.owner.get(((host, repo), digest))
         if owner is not None and sent:
-            with self._lock:
+            with self.lock:
                 owner.bytes_moved += sent
         self._blob_in(host, repo, digest)
-        frm = _repo(entry["registry"], repo)
+        frm = _repo(entry.registry, repo)
         for other in then_mount:
-            self._tracker.submit(self.meta, self._mount, entry, digest, other, frm)
+            self.tracker.submit(self.meta, self._mount, entry, other, frm)
 
-    def _mount(self, entry, digest, repo, frm):
-        dst = _repo(entry["registry"], repo)
+    def _mount(self, entry, repo, frm):
+        dst = _repo(entry.registry, repo)
         try:
-            mounted, location = self.client.mount_blob(dst, digest, frm)
+            mounted, location = self.client.mount_blob(dst, entry.digest, frm)
         except Exception as exc:
-            LOG.debug("mount of %s into %s failed: %s", digest, dst.name, exc)
+            LOG.debug("mount of %s into %s failed: %s", entry.digest, dst.name, exc)
             mounted, location = False, None
         if mounted:
-            self._blob_in(dst.api_host, repo, digest)
+            self._blob_in(dst.api_host, repo, entry.digest)
             return
         # 202: the registry would not mount (e.g. no pull on `from`) and gave
         # an upload session instead; upload there under the upload limit.
-        self._tracker.submit(self.upload, self._upload, entry, digest, repo,
-                             location, [])
+        if location is not None:
+            self._opened(location, dst)
+        self.tracker.submit(self.upload, self._upload, entry, repo, location, [])
 
     def _blob_in(self, host, repo, digest):
         ready = []
-        with self._lock:
-            for image in self._by_repo.get((host, repo), ()):
+        with self.lock:
+            for image in self.by_repo.get((host, repo), ()):
                 if digest in image.pending:
                     image.pending.discard(digest)
                     if not image.pending and image.status is None and not image.pushing:
                         image.pushing = True
                         ready.append(image)
         for image in ready:
-            self._tracker.submit(self.meta, self._push, image)
+            self.tracker.submit(self.meta, self._push, image)
 
     def _push_when_ready(self, image):
         image.pushing = True
-        self._tracker.submit(self.meta, self._push, image)
+        self.tracker.submit(self.meta, self._push, image)
 
     def _blob_failed(self, host, digest, repos, exc):
         LOG.debug("blob %s failed on %s: %s", digest, host, _error_text(exc))
         for repo in repos:
-            for image in self._by_repo.get((host, repo), ()):
+            for image in self.by_repo.get((host, repo), ()):
                 if digest in image.pending:
                     self._fail(image, exc)
 
@@ -494,23 +622,19 @@ class Engine(object):
         except Exception as exc:
             self._fail(image, exc)
             return
-        with self._lock:
+        with self.lock:
             if image.status is not None:
                 return
             image.status = COPIED
         self._report(image)
 
 
+def _not_found(job):
+    return errors.NotFound("image %s not found (no such repository or tag at %s)"
+                           % (job.source, job.source.registry))
+
+
 def _repo(registry_ref, repository):
     """A Reference for ``repository`` on the registry of ``registry_ref``."""
     from tripleo_containers.registry import reference
     return reference.Reference(registry_ref.registry, repository)
-
-
-def _retryable(exc):
-    if isinstance(exc, errors.NotFound) and exc.code == "BLOB_UPLOAD_UNKNOWN":
-        return True  # the session expired or was lost: start a new one
-    if isinstance(exc, (errors.Unauthorized, errors.NotFound, errors.PushRefused,
-                        errors.TLSFailure, errors.UnsupportedManifest)):
-        return False
-    return True

@@ -6,7 +6,7 @@ from tripleo_containers import exceptions
 from tripleo_containers.prepare import catalog as catalog_mod
 from tripleo_containers.prepare import environments
 from tripleo_containers.prepare import services as services_mod
-from tripleo_containers.prepare import undercloud
+from tripleo_containers.registry import undercloud
 from tripleo_containers.registry import reference
 
 LOG = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Request(object):
 
 
 class Result(object):
-    """images: [{imagename, push_destination?}]; params: {name: image}."""
+    """images: [ImageEntry]; params: {name: image}."""
 
     def __init__(self, images, params, insecure, env_files, services, sources=(),
                  unpinned=(), release=catalog_mod.DEFAULT_RELEASE):
@@ -303,9 +303,9 @@ def prepare(request):
             target = str(reference.parse(target).with_digest(pins[name]))
         params[rename_param(param, scheme)] = target
     used = {reference.parse(v).registry for v in params.values()}
+    from tripleo_containers.copy import images_file
     return Result(
-        images=[dict(imagename=final[n], **({"push_destination": p} if p else {}))
-                for n, p in images.items()],
+        images=[images_file.ImageEntry(final[n], p or None) for n, p in images.items()],
         unpinned=[rename_param(p, scheme) for p in unpinned],
         params=params,
         insecure=sorted(used & insecure),
@@ -366,8 +366,8 @@ def _resolve(request, images, labels, param_image, insecure):
     final = dict((n, n) for n in images)
     if not labels and not request.pin_digests:
         return final, {}, set()
-    from tripleo_containers.registry import ops
-    client = request.client or ops.make_client(
+    from tripleo_containers.registry import connect, ops
+    client = request.client or connect.make_client(
         sorted(insecure), request.ca_bundles, request.credentials_file)
     try:
         refs = dict((n, reference.parse(n)) for n in labels)
@@ -393,7 +393,7 @@ def _resolve(request, images, labels, param_image, insecure):
         pins = dict(source_digests, **dict((n, digests[r]) for n, r in todo.items()))
     finally:
         if request.client is None:
-            client.transport.close()
+            client.close()
     cut = {_image_base(p) for p in pacemaker_params()}
     unpinned = {p for p in param_image if _image_base(p) in cut}
     if unpinned:

@@ -6,12 +6,8 @@ LOG = logging.getLogger(__name__)
 
 
 def images_file(result):
-    import yaml
-    body = {"container_images": result.images}
-    if result.insecure:
-        # upload reads this so it talks plain HTTP to exactly these registries
-        body["insecure_registries"] = list(result.insecure)
-    return yaml.safe_dump(body, default_flow_style=False, sort_keys=False)
+    from tripleo_containers.copy import images_file as images_file_mod
+    return images_file_mod.dump(result.images, result.insecure)
 
 
 def env_file(result, command_line, now=None):

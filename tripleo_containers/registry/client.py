@@ -32,6 +32,11 @@ ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST] +
 MAX_MANIFEST = 4 * 1024 * 1024
 MAX_CONFIG = 8 * 1024 * 1024
 PAGE_SIZE = 1000
+# A listing (_catalog, tags/list) stops with an error past these: an
+# undercloud registry holds a few hundred repositories, and a registry
+# whose paging never ends must not exhaust memory (docs/registry-ops.md).
+MAX_LISTING = 100000
+MAX_PAGES = 2000
 CHUNK = 1024 * 1024
 
 
@@ -140,12 +145,13 @@ class VerifiedStream(object):
     until size and digest check out, so a corrupt blob never completes its
     PUT (the registry would see a short body and discard the upload)."""
 
-    def __init__(self, resp, digest, size, on_bytes=None, chunk=CHUNK):
+    def __init__(self, resp, digest, size, on_bytes=None, chunk=CHUNK, pace=None):
         self.resp = resp
         self.digest = digest
         self.size = size
         self.on_bytes = on_bytes
         self.chunk = chunk
+        self.pace = pace or transport_mod.Pace()
         self.sent = 0
 
     def __len__(self):
@@ -180,7 +186,7 @@ class VerifiedStream(object):
     def _chunks(self):
         # A source fault surfaces typed and naming the source, not as a
         # failure of the destination PUT this stream is the body of.
-        chunks = self.resp.iter_content(self.chunk)
+        chunks = self.pace.chunks(self.resp, self.chunk, "blob %s" % self.digest)
         while True:
             try:
                 chunk = next(chunks)
@@ -207,6 +213,15 @@ class Client(object):
     def __init__(self, transport):
         self.transport = transport
 
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     # -- scopes --------------------------------------------------------------
 
     @staticmethod
@@ -224,16 +239,18 @@ class Client(object):
         """(response, body) of ``send()``, a streamed GET, re-sent when the
         connection breaks mid-body (the transport retries only until the
         headers arrive)."""
+        backoff = self.transport.backoff
         attempt = 0
         while True:
             resp = send()
             try:
-                return resp, transport_mod.read_bounded(resp, limit, what)
-            except errors.Interrupted as exc:
-                if attempt >= self.transport.retries:
+                return resp, transport_mod.read_bounded(resp, limit, what,
+                                                        self.transport.pace)
+            except errors.RegistryError as exc:
+                if not backoff.should_retry(attempt, exc):
                     raise
                 LOG.debug("%s, retrying", exc)
-                self.transport.sleep(self.transport._delay(attempt))
+                backoff.wait(attempt, exc)
                 attempt += 1
 
     # -- manifests -----------------------------------------------------------
@@ -365,6 +382,16 @@ class Client(object):
                          expected=(201, 204))
         resp.close()
 
+    def cancel_upload(self, repo, location):
+        """DELETE an upload session so the registry frees what it holds;
+        best effort (one try, errors only logged): it is cleanup."""
+        try:
+            resp = self._req("DELETE", repo, location, push=True, retry=False,
+                             expected=(200, 202, 204, 404))
+            resp.close()
+        except errors.RegistryError as exc:
+            LOG.debug("could not cancel an upload session: %s", exc)
+
     def copy_blob(self, src_repo, dst_repo, digest, size, location=None,
                   on_bytes=None):
         """Stream one blob from source to destination; returns bytes sent."""
@@ -383,7 +410,7 @@ class Client(object):
             raise errors.DigestMismatch(
                 "blob %s is %s bytes at the source, the manifest says %d" % (
                     digest, length, size), method="GET", url=resp.url)
-        stream = VerifiedStream(resp, digest, size, on_bytes)
+        stream = VerifiedStream(resp, digest, size, on_bytes, pace=self.transport.pace)
         try:
             self.push_blob(dst_repo, digest, size, stream, location)
         finally:
@@ -392,30 +419,42 @@ class Client(object):
 
     # -- listings ------------------------------------------------------------
 
-    def _paginate(self, repo_or_registry, path, key, page=PAGE_SIZE, max_pages=10000):
+    def _paginate(self, repo_or_registry, path, key, page=PAGE_SIZE):
+        """Every entry of a Link-paginated listing, read a page at a time.
+
+        A registry whose paging never ends (a Link back to a page already
+        read, or always another one) would grow the list without limit:
+        past MAX_LISTING entries or MAX_PAGES pages it is an error.
+        """
         from tripleo_containers.registry import reference
         if isinstance(repo_or_registry, str):
             target = reference.Reference(repo_or_registry, "")
-            scopes_repo = None
+            scopes = ["registry:catalog:*"]
         else:
-            target = scopes_repo = repo_or_registry
+            target = repo_or_registry
+            scopes = self.scopes(repo_or_registry)
         url = "%s?n=%d" % (path, page)
-        out = []
-        for _ in range(max_pages):
-            scopes = (self.scopes(scopes_repo) if scopes_repo is not None
-                      else ["registry:catalog:*"])
+        out, seen = [], set()
+        while True:
             resp, body = self._get_bounded(
                 lambda: self.transport.request(
                     "GET", target.api_host, url, scopes=scopes, stream=True,
                     what="repository %s" % target.name),
                 MAX_MANIFEST, key)
+            seen.add(resp.url)
             doc = json.loads(body.decode("utf-8") or "{}")
             out.extend(doc.get(key) or [])
             link = resp.headers.get("Link", "")
             if 'rel="next"' not in link:
                 return out
             url = urljoin(resp.url, link.split(";", 1)[0].strip().strip("<>"))
-        return out
+            if url in seen or len(out) > MAX_LISTING or len(seen) >= MAX_PAGES:
+                raise errors.TooLarge(
+                    "the %s listing of %s does not end (%d entries in %d pages%s); "
+                    "stopped at the limit of %d entries or %d pages" % (
+                        key, target.api_host, len(out), len(seen),
+                        ", its next page is one already read" if url in seen else "",
+                        MAX_LISTING, MAX_PAGES), method="GET", url=resp.url)
 
     def list_tags(self, repo, page_size=PAGE_SIZE):
         """Every tag of ``repo``, asking ``page_size`` per request (n/last and

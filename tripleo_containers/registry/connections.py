@@ -17,7 +17,7 @@ once per (scheme, host) what requests resolved per request:
 import ipaddress
 import os
 import threading
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import getproxies_environment
 
 import urllib3
@@ -31,6 +31,32 @@ SSL_ERRORS = (u3.SSLError,)
 
 class ProxyUnsupported(ValueError):
     """A proxy URL this client cannot use (only http:// and https:// work)."""
+
+
+class RedirectRefused(ValueError):
+    """A redirect this client will not follow; str() says why, naming
+    schemes and hosts only (a storage URL's query is a credential)."""
+
+
+def redirect_target(url, location, insecure=()):
+    """The absolute URL a redirect from ``url`` to ``location`` leads to.
+
+    Only http(s) is followed, and https never to plain http unless the
+    target host is in ``insecure``: the signed storage URL of a blob (and
+    the blob) would otherwise cross the network in clear.
+    """
+    target = urljoin(url, location)
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https"):
+        raise RedirectRefused("redirected to a %s:// URL (host %s); only http(s) "
+                              "redirects are followed" % (parts.scheme, parts.netloc or "none"))
+    if urlsplit(url).scheme == "https" and parts.scheme == "http" and \
+            parts.netloc not in insecure:
+        raise RedirectRefused(
+            "redirect from https://%s to http://%s refused: it downgrades HTTPS to "
+            "plain HTTP (if that is intended, mark %s with --insecure-registry)" % (
+                urlsplit(url).netloc, parts.netloc, parts.netloc))
+    return target
 
 
 class Response(object):
@@ -51,9 +77,12 @@ class Response(object):
         self._content = None
         self._consumed = False
 
-    def iter_content(self, size):
-        """Body chunks of at most ``size`` bytes (urllib3 errors propagate)."""
-        read = self.raw.read
+    def iter_content(self, size, partial=False):
+        """Body chunks of at most ``size`` bytes (urllib3 errors propagate);
+        ``partial``: each as soon as anything arrived, so that a caller can
+        watch a trickle (urllib3 1.26 has no read1 and waits for ``size``)."""
+        read = getattr(self.raw, "read1", None) if partial else None
+        read = read or self.raw.read
         while True:
             chunk = read(size)
             if not chunk:

@@ -47,38 +47,49 @@ def normalise_key(key):
     return reference.DEFAULT_REGISTRY if key in _HUB_KEYS else key
 
 
+# An auth file entry that holds something, but no user:password.
+UNDECODABLE = object()
+
+
 def _decode_auth(entry):
+    """(user, password), None for an entry without credentials (e.g. only
+    a credHelper's identitytoken), or UNDECODABLE."""
     if not isinstance(entry, dict):
-        return None
+        return UNDECODABLE
     if entry.get("username") and entry.get("password") is not None:
         return entry["username"], entry["password"]
     auth = entry.get("auth")
     if not auth:
         return None
     try:
-        user, _, password = base64.b64decode(auth).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return (user, password) if user else None
+        user, _, password = base64.b64decode(str(auth).strip(), validate=True).decode(
+            "utf-8").partition(":")
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return UNDECODABLE
+    return (user, password) if user else UNDECODABLE
 
 
 def _read_auths(path):
-    """{host: (user, password)} from a docker/containers auth file, or {}."""
+    """({host: (user, password)}, {host: the entry's key as written} of
+    entries that could not be decoded) from a docker/containers auth file;
+    None if there is no such file."""
     try:
         with open(path, "rb") as f:
             doc = json.loads(f.read().decode("utf-8"))
     except FileNotFoundError:
-        return {}
+        return None
     except (OSError, ValueError) as exc:
         raise CredentialsFileError(
             "cannot read credentials file %s: %s" % (path, exc.__class__.__name__))
-    out = {}
+    good, broken = {}, {}
     auths = doc.get("auths") if isinstance(doc, dict) else None
-    for key, entry in (auths or {}).items():
+    for key, entry in (auths.items() if isinstance(auths, dict) else ()):
         pair = _decode_auth(entry)
-        if pair:
-            out.setdefault(normalise_key(key), pair)
-    return out
+        if pair is UNDECODABLE:
+            broken.setdefault(normalise_key(key), key)
+        elif pair:
+            good.setdefault(normalise_key(key), pair)
+    return good, dict((h, k) for h, k in broken.items() if h not in good)
 
 
 def load_mapping_file(path):
@@ -138,14 +149,21 @@ class Keychain(object):
     def __init__(self, explicit=None, explicit_source="explicit credentials",
                  files=None, env=None):
         self._sources = []
+        self._broken = []   # (file, host, key as written in the file)
+        self.searched = []
         if explicit:
             self._sources.append((explicit_source, dict(
                 (normalise_key(k), v) for k, v in explicit.items())))
+            self.searched.append(explicit_source)
         for path in (default_files(env) if files is None else files):
-            auths = _read_auths(path)
+            read = _read_auths(path)
+            if read is None:
+                continue
+            auths, broken = read
+            self.searched.append(path)
             if auths:
                 self._sources.append((path, auths))
-        self.searched = [name for name, _ in self._sources]
+            self._broken.extend((path, host, key) for host, key in broken.items())
 
     @classmethod
     def from_file(cls, path=None, env=None):
@@ -159,6 +177,20 @@ class Keychain(object):
                 user, password = auths[key]
                 return Credential(user, password, name)
         return None
+
+    def describe(self, registry):
+        """Where credentials for ``registry`` came from, or why there are
+        none, for an authentication error (never the secret)."""
+        cred = self.resolve(registry)
+        if cred:
+            return cred.source
+        key = normalise_key(registry)
+        for path, host, written in self._broken:
+            if host == key:
+                return ("none usable: %s has an entry %r whose auth is not base64 of "
+                        "user:password; fix or remove it (e.g. log in again)" % (
+                            path, written))
+        return "none found (searched: %s)" % (", ".join(self.searched) or "nothing")
 
     def secrets(self):
         """Every password known, for scrubbing error text."""

@@ -57,14 +57,25 @@ class RegistryError(exceptions.Error):
     ``method``/``url`` say which request failed (url already redacted),
     ``status`` is the HTTP status (None for network errors), ``code`` the
     first registry error code if the body had one.
+
+    ``temporary`` decides every retry: True only for what may go away by
+    itself (408/429/5xx, resets, a body cut short). Anything else, a bug
+    included, fails at once. ``retry_after`` is the registry's Retry-After
+    in seconds, if it sent one.
     """
 
-    def __init__(self, message, method=None, url=None, status=None, code=None):
+    temporary = False
+
+    def __init__(self, message, method=None, url=None, status=None, code=None,
+                 temporary=None, retry_after=None):
         self.method = method
         self.url = redact_url(url) if url else None
         self.status = status
         self.code = code
         self.detail = message
+        self.retry_after = retry_after
+        if temporary is not None:
+            self.temporary = temporary
         if method and url:
             message = "%s %s: %s" % (method, self.url, message)
         super().__init__(message)
@@ -96,7 +107,9 @@ class TLSFailure(RegistryError):
 
 
 class Unreachable(RegistryError):
-    """Connection refused, DNS failure, timeout: nothing answered."""
+    """Connection refused or reset, DNS failure, timeout: nothing answered."""
+
+    temporary = True
 
 
 class DigestMismatch(RegistryError):
@@ -112,11 +125,22 @@ class TooLarge(RegistryError):
 
 
 class Transient(RegistryError):
-    """408/429/5xx after the retries ran out."""
+    """408/429/5xx."""
+
+    temporary = True
 
 
 class Interrupted(Transient):
     """The connection broke while a response body was being read."""
+
+
+class Stalled(RegistryError):
+    """A transfer moved too little for too long (see transport.Pace). Not
+    retried: a trickling peer would otherwise multiply the bound."""
+
+
+class Cancelled(RegistryError):
+    """The run was cancelled (Ctrl-C, SIGTERM) while this request ran."""
 
 
 def _error_body(resp):
@@ -162,12 +186,21 @@ def error_for(resp, method=None, url=None, registry=None,
     if status == 404:
         if what:
             body = "%s not found (%s)" % (what, body)
-        return NotFound(body, **kw)
+        # An upload session that expired or was lost: a new one may work.
+        return NotFound(body, temporary=code == "BLOB_UPLOAD_UNKNOWN", **kw)
     if status == 405 and method in ("PUT", "POST", "PATCH", "DELETE"):
         return PushRefused(
             body + " (the registry refuses writes: it is a read-only mirror or "
             "pull-through cache; push to a registry that accepts pushes)", **kw)
     if status in (408, 429) or status >= 500:
-        return Transient(body, **kw)
+        return Transient(body, retry_after=retry_after(resp), **kw)
     return RegistryError(body, **kw)
+
+
+def retry_after(resp, limit=60.0):
+    """Seconds from a Retry-After header (delta form only), at most ``limit``."""
+    value = (resp.headers.get("Retry-After") or "").strip()
+    if value.isdigit():
+        return min(float(value), limit)
+    return None
 

@@ -27,12 +27,6 @@ class LabelError(exceptions.InputError):
     """The image has no such label, or the labels make no valid tag."""
 
 
-def make_client(insecure=(), ca_bundles=(), credentials_file=None):
-    """The shared Client for these options (same rules as upload)."""
-    from tripleo_containers.copy import upload
-    return upload.make_client(insecure, ca_bundles, credentials_file)
-
-
 def parse_ref(text, what="image"):
     """Reference of a user-given image; a bad one is an InputError."""
     try:

@@ -9,9 +9,12 @@ The client above never sees a 401 or a retry. What this owns:
   until shortly before it expires, re-fetched once on a 401);
 * redirects followed here, so an Authorization header never reaches
   another host (distribution may redirect blob GETs to storage);
-* retries of 408/429/5xx and connection errors with bounded exponential
-  backoff honouring Retry-After; streamed uploads are not retried here (their
-  body is gone) but as a whole by the caller;
+* retries of what ``errors`` calls temporary (408/429/5xx, connection
+  errors) on one ``Backoff`` schedule shared with the client's and the copy
+  engine's loops; streamed uploads are not retried here (their body is
+  gone) but as a whole by the caller;
+* the stall rule (``Pace``) on every body read, and one cancel event that
+  ends backoff waits and streamed reads (Ctrl-C, SIGTERM);
 * TLS verified unless a registry is marked insecure, with a CA bundle per
   registry; connections, proxies and TLS settings live in ``connections``.
 """
@@ -22,7 +25,7 @@ import random
 import re
 import threading
 import time
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from tripleo_containers.registry import connections
 from tripleo_containers.registry import credentials
@@ -75,6 +78,116 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
 _MAX_RETRY_AFTER = 60.0
 _TOKEN_MARGIN = 10.0
+# The stall rule: a body read that gets less than this many bytes per
+# second, averaged over a window of the read timeout, is abandoned.
+MIN_RATE = 1024
+
+
+class Backoff(object):
+    """The one retry schedule (transport, client and copy engine loops).
+
+    Retry only what ``errors`` says is temporary, at most ``retries`` times,
+    waiting a jittered exponential delay (capped at ``cap``) or the
+    registry's Retry-After (capped at 60 s). Waits end early, raising
+    Cancelled, when ``cancel`` is set.
+    """
+
+    def __init__(self, retries=4, base=0.5, cap=8.0, sleep=None, cancel=None):
+        self.retries = retries
+        self.base = base
+        self.cap = cap
+        self.sleep = sleep
+        self.cancel = cancel if cancel is not None else threading.Event()
+
+    def should_retry(self, attempt, exc, attempts=None):
+        """True if ``exc`` (from 0-based try ``attempt``) is worth another
+        try; ``attempts`` overrides the total number of tries."""
+        limit = self.retries + 1 if attempts is None else attempts
+        return (getattr(exc, "temporary", False) and attempt + 1 < limit
+                and not self.cancel.is_set())
+
+    def delay(self, attempt, exc=None):
+        after = getattr(exc, "retry_after", None)
+        if after is not None:
+            return min(after, _MAX_RETRY_AFTER)
+        return min(self.base * (2 ** attempt), self.cap) * (0.5 + random.random() / 2)
+
+    def wait(self, attempt, exc=None):
+        delay = self.delay(attempt, exc)
+        if self.sleep is not None:
+            self.sleep(delay)
+        elif self.cancel.wait(delay):
+            raise errors.Cancelled("cancelled")
+
+
+class Pace(object):
+    """The stall rule for body reads, and the per-chunk cancel check.
+
+    A read fails with Stalled when no byte arrives for ``window`` seconds
+    (the socket read timeout) or when fewer than ``min_rate`` * ``window``
+    bytes arrive within ``window`` seconds; so a stalled transfer ends
+    within two windows. Pieces are read as they arrive (urllib3 2's
+    ``read1``; 1.26 blocks until a whole chunk or the timeout) and handed
+    on in chunks of ``size``.
+    """
+
+    def __init__(self, window=60.0, min_rate=MIN_RATE, cancel=None):
+        self.window = float(window)
+        self.min_bytes = int(min_rate * self.window)
+        self.cancel = cancel if cancel is not None else threading.Event()
+
+    def chunks(self, resp, size, what="body", done=0):
+        """Body chunks of ``resp``; ``done`` bytes of it were already
+        received (for the message)."""
+        cancel, window, min_bytes = self.cancel, self.window, self.min_bytes
+        clock = time.monotonic
+        window_end = clock() + window
+        got = 0
+        buf, have = [], 0
+        pieces = resp.iter_content(size, partial=True)
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration:
+                break
+            except connections.urllib3.exceptions.ReadTimeoutError:
+                resp.close()
+                raise errors.Stalled(
+                    "%s stalled: no byte for %.0f s after %d bytes" % (
+                        what, window, done + have), method=resp.method, url=resp.url)
+            except connections.NETWORK_ERRORS:
+                if buf:  # so that the caller can say how far it got
+                    yield b"".join(buf)
+                    buf = []
+                raise
+            if cancel.is_set():
+                resp.close()
+                raise errors.Cancelled("cancelled", method=resp.method, url=resp.url)
+            got += len(piece)
+            now = clock()
+            if now >= window_end:
+                if got < min_bytes:
+                    resp.close()
+                    raise errors.Stalled(
+                        "%s stalled: %d bytes in %.0f s after %d bytes (the "
+                        "limit is %d bytes/s averaged over --timeout seconds)" % (
+                            what, got, now - window_end + window, done + have,
+                            min_bytes // max(1, int(window))),
+                        method=resp.method, url=resp.url)
+                window_end = now + window
+                got = 0
+            if not buf and len(piece) >= size:
+                done += len(piece)
+                yield piece
+                continue
+            buf.append(piece)
+            have += len(piece)
+            if have >= size:
+                done += have
+                yield b"".join(buf)
+                buf, have = [], 0
+        if buf:
+            yield b"".join(buf)
 
 
 def parse_challenge(header):
@@ -87,8 +200,9 @@ def parse_challenge(header):
     return scheme.lower(), params
 
 
-def read_bounded(resp, limit=MAX_SMALL_BODY, what="response"):
-    """The body of a streamed response, refusing more than ``limit`` bytes."""
+def read_bounded(resp, limit=MAX_SMALL_BODY, what="response", pace=None):
+    """The body of a streamed response, refusing more than ``limit`` bytes,
+    read under ``pace`` (the stall rule) if given."""
     length = resp.headers.get("Content-Length")
     if length and length.isdigit() and int(length) > limit:
         resp.close()
@@ -96,7 +210,9 @@ def read_bounded(resp, limit=MAX_SMALL_BODY, what="response"):
             what, length, limit), method=resp.method, url=resp.url)
     chunks, total = [], 0
     try:
-        for chunk in resp.iter_content(65536):
+        pieces = (pace.chunks(resp, 65536, what) if pace is not None
+                  else resp.iter_content(65536))
+        for chunk in pieces:
             total += len(chunk)
             if total > limit:
                 resp.close()
@@ -127,20 +243,22 @@ class Transport(object):
     """Thread-safe; share one per run."""
 
     def __init__(self, keychain=None, insecure=(), ca_bundles=None,
-                 default_verify=True, retries=4, backoff=0.5, max_backoff=8.0,
-                 timeout=(15, 60), pool_size=64, sleep=time.sleep,
-                 user_agent="tripleo-containers"):
+                 default_verify=True, retries=4, backoff_base=0.5, max_backoff=8.0,
+                 timeout=(15, 60), pool_size=64, sleep=None,
+                 user_agent="tripleo-containers", cancel=None,
+                 min_rate=MIN_RATE):
         if isinstance(timeout, (int, float)):
             timeout = (timeout, timeout)  # (connect, read)
         self.keychain = keychain or credentials.ANONYMOUS
         self.insecure = set(insecure or ())
         self.ca_bundles = dict(ca_bundles or {})
         self.default_verify = default_verify
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        # Set it to abandon every request of this transport: backoff waits
+        # and streamed reads end with Cancelled.
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.backoff = Backoff(retries, backoff_base, max_backoff, sleep, self.cancel)
+        self.pace = Pace(timeout[1], min_rate, self.cancel)
         self.timeout = timeout
-        self.sleep = sleep
         self._states = {}
         self._states_lock = threading.Lock()
         self._secret_tokens = set()
@@ -177,19 +295,7 @@ class Transport(object):
         return self.keychain.resolve(registry)
 
     def _source_name(self, registry):
-        cred = self._credential(registry)
-        if cred:
-            return cred.source
-        searched = self.keychain.searched
-        return "none found (searched: %s)" % (", ".join(searched) or "nothing")
-
-    def _delay(self, attempt, resp=None):
-        if resp is not None:
-            after = resp.headers.get("Retry-After", "")
-            if after.strip().isdigit():
-                return min(float(after), _MAX_RETRY_AFTER)
-        base = min(self.backoff * (2 ** attempt), self.max_backoff)
-        return base * (0.5 + random.random() / 2)
+        return self.keychain.describe(registry)
 
     # -- the raw send with retries and redirects ----------------------------
 
@@ -221,8 +327,12 @@ class Transport(object):
 
     def _send(self, method, url, headers, data, stream, retry, registry):
         """One logical request: retries, TLS/connection errors typed."""
+        backoff = self.backoff
         attempt = 0
         while True:
+            # DELETE is how a cancelled run cleans up its upload sessions
+            if backoff.cancel.is_set() and method != "DELETE":
+                raise errors.Cancelled("cancelled", method=method, url=url)
             try:
                 resp = self._open(method, url, headers, data, stream)
             except connections.SSL_ERRORS as exc:
@@ -234,27 +344,30 @@ class Transport(object):
                     method=method, url=url)
             except connections.ProxyUnsupported as exc:
                 raise errors.Unreachable("cannot reach %s: %s" % (registry, exc),
-                                         method=method, url=url)
+                                         method=method, url=url, temporary=False)
             except connections.NETWORK_ERRORS as exc:
-                if retry and attempt < self.retries:
-                    LOG.debug("%s %s: %s, retrying", method,
-                              errors.redact_url(url), _short(exc))
-                    self.sleep(self._delay(attempt))
-                    attempt += 1
-                    continue
                 hint = ""
                 if registry in self.insecure and "RemoteDisconnected" in repr(exc):
                     hint = " (marked insecure: is it serving HTTPS instead?)"
-                raise errors.Unreachable(
+                err = errors.Unreachable(
                     "cannot reach %s: %s%s" % (registry, _short(exc), hint),
                     method=method, url=url)
+                if retry and backoff.should_retry(attempt, err):
+                    LOG.debug("%s %s: %s, retrying", method,
+                              errors.redact_url(url), _short(exc))
+                    backoff.wait(attempt, err)
+                    attempt += 1
+                    continue
+                raise err
             LOG.debug("%s %s -> %d", method, errors.redact_url(url), resp.status_code)
-            if retry and resp.status_code in _TRANSIENT and attempt < self.retries:
-                delay = self._delay(attempt, resp)
-                resp.close()
-                self.sleep(delay)
-                attempt += 1
-                continue
+            if retry and resp.status_code in _TRANSIENT:
+                err = errors.Transient("HTTP %d" % resp.status_code,
+                                       retry_after=errors.retry_after(resp))
+                if backoff.should_retry(attempt, err):
+                    resp.close()
+                    backoff.wait(attempt, err)
+                    attempt += 1
+                    continue
             return resp
 
     # -- ping and auth ------------------------------------------------------
@@ -321,7 +434,7 @@ class Transport(object):
                     resp, method="GET", url=url, registry=registry,
                     credential_source=self._source_name(registry),
                     secrets=self.secrets())
-            body = read_bounded(resp, 1024 * 1024, "token response")
+            body = read_bounded(resp, 1024 * 1024, "token response", self.pace)
             try:
                 doc = json.loads(body.decode("utf-8"))
                 token = doc.get("token") or doc.get("access_token")
@@ -395,8 +508,12 @@ class Transport(object):
                 hops += 1
                 if hops > _MAX_REDIRECTS:
                     raise errors.RegistryError("too many redirects", method=method, url=url)
-                url = urljoin(url, resp.headers["Location"])
                 resp.close()
+                try:
+                    url = connections.redirect_target(url, resp.headers["Location"],
+                                                      self.insecure)
+                except connections.RedirectRefused as exc:
+                    raise errors.RegistryError(str(exc), method=method, url=url)
                 continue
             if resp.status_code in expected:
                 return resp
@@ -405,7 +522,7 @@ class Transport(object):
                 err = errors.error_for(resp, method=method, url=url, secrets=self.secrets())
                 raise errors.Transient(err.detail + " (gave up after retries)",
                                        method=method, url=url, status=err.status,
-                                       code=err.code)
+                                       code=err.code, retry_after=err.retry_after)
             if method != "HEAD":
                 resp.read_quiet(65536)
             raise errors.error_for(

@@ -114,17 +114,15 @@ def check_registries(refs, insecure):
 
 
 def make_client(insecure):
-    from tripleo_containers.registry import client
-    from tripleo_containers.registry import credentials
-    from tripleo_containers.registry import transport
-    return client.Client(transport.Transport(
-        keychain=credentials.Keychain.from_file(None), insecure=insecure, retries=1))
+    from tripleo_containers.registry import connect
+    return connect.make_client(insecure, retries=1)
 
 
 def _plain_http_only(registry):
     """True if the registry answers /v2/ over plain HTTP."""
     try:
-        make_client([registry]).transport.ping(registry)
+        with make_client([registry]) as client:
+            client.transport.ping(registry)
         return True
     except Exception:  # any failure means "not a plain-HTTP registry"
         return False
@@ -146,7 +144,7 @@ def check_exist(refs, insecure, jobs=8, client_factory=make_client):
 
     out = []
     unreachable = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    with client, concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         for ref, found, error in pool.map(head, sorted(users, key=str)):
             names = ", ".join(sorted(users[ref]))
             if error is not None and isinstance(error, (errors.TLSFailure, errors.Unreachable)) \

@@ -61,7 +61,8 @@ def add_registry_options(parser, insecure_help=INSECURE_HELP, ca_help=CA_BUNDLE_
 
 def registry_kwargs(parsed_args):
     """The registry options as the library's keyword arguments (upload,
-    daemon upload, ops.make_client: insecure, ca_bundles, credentials_file)."""
+    daemon upload, registry.connect.make_client: insecure, ca_bundles,
+    credentials_file)."""
     return dict(insecure=parsed_args.insecure, ca_bundles=parsed_args.ca_bundles,
                 credentials_file=parsed_args.registry_credentials)
 

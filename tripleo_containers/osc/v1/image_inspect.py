@@ -11,17 +11,14 @@ LOG = logging.getLogger(__name__)
 
 
 def make_client(parsed_args):
-    from tripleo_containers.registry import ops
-    return common.run(ops.make_client, **common.registry_kwargs(parsed_args))
+    from tripleo_containers.registry import connect
+    return common.run(connect.make_client, **common.registry_kwargs(parsed_args))
 
 
 def call(parsed_args, func, *args, **kwargs):
     """Run ``func(client, *args)`` with a client for these options."""
-    client = make_client(parsed_args)
-    try:
+    with make_client(parsed_args) as client:
         return common.run(func, client, *args, **kwargs)
-    finally:
-        client.transport.close()
 
 
 def parse_ref(text, what="image"):
@@ -49,7 +46,8 @@ class ListImages(command.Lister):
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
-        from tripleo_containers.prepare import core, undercloud
+        from tripleo_containers.prepare import core
+        from tripleo_containers.registry import undercloud
         from tripleo_containers.registry import ops
         if parsed_args.page_size < 1:
             raise osc_exc.CommandError("--page-size must be at least 1")
@@ -119,14 +117,11 @@ class DeleteImage(command.ShowOne):
     def take_action(self, parsed_args):
         from tripleo_containers.registry import ops
         ref = parse_ref(parsed_args.image)
-        client = make_client(parsed_args)
-        try:
+        with make_client(parsed_args) as client:
             digest = common.run(ops.resolve_digest, client, ref)
             if not parsed_args.yes:
                 self._confirm(ref, digest)
             common.run(ops.delete, client, ref, digest)
-        finally:
-            client.transport.close()
         return ("Name", "Digest", "Deleted"), (ref.name, digest, True)
 
     def _confirm(self, ref, digest):

@@ -103,6 +103,10 @@ class Prepare(command.Lister):
         from tripleo_containers import fileutil
         from tripleo_containers.prepare import core, output
 
+        common.run(fileutil.distinct_outputs, {
+            "--output-images-file": parsed_args.output_images_file,
+            "--output-env-file": parsed_args.output_env_file,
+            "--output-kolla-globals": parsed_args.output_kolla_globals})
         values = common.key_values(parsed_args.set_values, "--set")
         for option, key in (("namespace", "namespace"), ("tag", "tag"),
                             ("prefix", "name_prefix"), ("suffix", "name_suffix")):
@@ -135,4 +139,4 @@ class Prepare(command.Lister):
         common.run(fileutil.atomic_write_all, files)
         LOG.info("%d images, %d parameters", len(result.images), len(result.params))
         return (("Image", "Push destination"),
-                [(i["imagename"], i.get("push_destination", "")) for i in result.images])
+                [(i.imagename, i.push_destination or "") for i in result.images])

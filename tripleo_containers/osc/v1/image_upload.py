@@ -1,5 +1,7 @@
 """openstack overcloud container image upload."""
 import logging
+import os
+import signal
 import sys
 import threading
 import time
@@ -54,10 +56,8 @@ class _Progress(object):
     def image_done(self, result):
         with self.lock:
             self.done_images += 1
-            if result.status == "failed":
-                self._line("failed: %s -> %s: %s" % (
-                    result.source, result.destination, result.error))
-            elif not self.tty:
+            # why an image failed is said once per reason, after the run
+            if not self.tty:
                 self._line("[%d/%d] %s: %s (%.1f MiB)" % (
                     self.done_images, max(self.total_images, self.done_images),
                     result.status, result.destination, result.bytes_moved / MIB))
@@ -120,7 +120,13 @@ class Upload(command.Lister):
         parser.add_argument(
             "--timeout", type=float, default=None, metavar="<seconds>",
             help="Give up on a registry connection that sends nothing for "
-                 "this long (default 60; each request is retried 4 times).")
+                 "this long (default 60; each request is retried 4 times). "
+                 "A blob or manifest transfer stalls, and its image fails "
+                 "without a retry, when no byte arrives for this long or "
+                 "under 1 KiB/s arrives averaged over this long: within "
+                 "twice this long. Ctrl-C (or SIGTERM) stops the copy within "
+                 "about 2 s and cancels its unfinished uploads at the "
+                 "destination; run the same command again to finish.")
         return parser
 
     def take_action(self, parsed_args):
@@ -135,12 +141,20 @@ class Upload(command.Lister):
                 results = self._from_daemon(parsed_args, progress)
             else:
                 from tripleo_containers.copy import upload
-                results, _ = common.run(
-                    upload.upload, parsed_args.config_files, jobs=parsed_args.jobs,
-                    dry_run=parsed_args.dry_run, progress=progress,
-                    timeout=parsed_args.timeout, **common.registry_kwargs(parsed_args))
+                cancel = threading.Event()
+                with _Interruptible(cancel):
+                    results, _ = common.run(
+                        upload.upload, parsed_args.config_files, jobs=parsed_args.jobs,
+                        dry_run=parsed_args.dry_run, progress=progress,
+                        timeout=parsed_args.timeout, cancel=cancel,
+                        **common.registry_kwargs(parsed_args))
+                if cancel.is_set():
+                    progress.finish()
+                    _say_failures(progress, results)
+                    _interrupted(stream, results)
         finally:
             progress.finish()
+        _say_failures(progress, results)
         if parsed_args.dry_run:
             progress._line("dry run: nothing written")
         failed = [r for r in results if r.status == "failed"]
@@ -171,6 +185,54 @@ class Upload(command.Lister):
         if self._failure:
             raise osc_exc.CommandError(self._failure)
         return status
+
+
+class _Interruptible(object):
+    """SIGINT/SIGTERM set ``cancel`` (the copy then winds down in about 2 s
+    and cancels its upload sessions); a second signal exits at once."""
+
+    def __init__(self, cancel):
+        self.cancel = cancel
+        self.saved = {}
+
+    def _handle(self, signum, frame):
+        if self.cancel.is_set():
+            os._exit(130)
+        self.cancel.set()
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.saved[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: no signals to take
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+
+def _say_failures(progress, results):
+    """Why images failed, once per reason (copy/report.py)."""
+    from tripleo_containers.copy import report
+    for line in report.failure_lines(results):
+        progress._line(line)
+
+
+def _interrupted(stream, results):
+    done = sum(1 for r in results if r.status in ("copied", "already present"))
+    stream.write("interrupted: %d of %d images copied; run the same command again "
+                 "to finish\n" % (done, len(results)))
+    stream.flush()
+    if any(t.is_alive() and not t.daemon and t is not threading.main_thread()
+           for t in threading.enumerate()):
+        # A worker still blocked in a socket read would hold the interpreter's
+        # exit until its timeout: what it had open was cancelled already.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(130)
+    raise KeyboardInterrupt()  # cliff: exit status 130, no traceback
 
 
 def _isatty(stream):
