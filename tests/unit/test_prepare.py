@@ -405,3 +405,14 @@ def test_train_set_keys_are_refused_by_the_pike_catalog(tmp_path):
         run(env_files=[TRAIN_CIP], release="pike")
     assert "unknown key 'ceph_alertmanager_image'" in str(e.value)
     assert str(e.value).endswith("keys of the Train catalog: use --release train")
+
+
+def test_train_default_roles_when_no_roles_file(undercloud_at):
+    # tripleo-common 11.5.0 gives 148 parameters for the default file alone
+    # with stable/train's roles_data.yaml (no registry: nothing is disabled)
+    r = run(env_files=[TRAIN_CIP], client=NoRegistry())
+    assert len(r.params) == 148
+    assert r.params["ContainerNeutronApiImage"] == TRAIN_NS + "neutron-server-ovn:current-tripleo"
+    # enabled in the default roles, and no registry maps it to OS::Heat::None
+    assert "ContainerOctaviaApiImage" in r.params
+    assert "ContainerOpendaylightApiImage" not in r.params
