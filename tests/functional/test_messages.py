@@ -27,11 +27,13 @@ def _one_line(proc):
 def test_prepare_help_shows_the_catalog_defaults():
     text = " ".join(openstack("overcloud", "container", "image", "prepare", "--help",
                               check=True).stdout.split())
-    values = catalog.defaults()
     for option, key in (("--namespace <registry/namespace>", "namespace"),
                         ("--tag <tag>", "tag"), ("--prefix <prefix>", "name_prefix")):
-        assert "%s" % option in text
-        assert "(default: %s)" % values[key] in text, key
+        # the option's own help: from its name up to the next option
+        own = text.split(option + " ")[-1].split(" --")[0]
+        assert "(default: " in own, own
+        for release in catalog.RELEASES:
+            assert str(catalog.defaults(release)[key]) in own, (release, own)
 
 
 @pytest.mark.parametrize("program", sorted(CLIS))

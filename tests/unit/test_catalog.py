@@ -125,3 +125,45 @@ def test_bad_templates_name_the_file(tmp_path, text, message):
 def test_missing_template_file(tmp_path):
     with pytest.raises(exceptions.InputError, match="template file .*nope.*cannot read"):
         catalog.Catalog(str(tmp_path / "nope.j2"))
+
+
+TRAIN_DEFAULT_SET = {
+    "namespace", "name_prefix", "name_suffix", "tag", "rhel_containers", "neutron_driver",
+    "ceph_namespace", "ceph_image", "ceph_tag",
+    "ceph_prometheus_namespace", "ceph_prometheus_image", "ceph_prometheus_tag",
+    "ceph_alertmanager_namespace", "ceph_alertmanager_image", "ceph_alertmanager_tag",
+    "ceph_node_exporter_namespace", "ceph_node_exporter_image", "ceph_node_exporter_tag",
+    "ceph_grafana_namespace", "ceph_grafana_image", "ceph_grafana_tag"}
+
+
+def test_train_catalog_takes_every_key_of_the_default_file():
+    cat = catalog.Catalog(release="train")
+    assert cat.variables == TRAIN_DEFAULT_SET
+    assert set(cat.defaults) == TRAIN_DEFAULT_SET
+
+
+@pytest.mark.parametrize("driver,count,neutron", [
+    ("ovn", 102, "neutron-server-ovn"), ("odl", 98, "neutron-server-opendaylight"),
+    ("other", 97, "neutron-server")])
+def test_train_catalog_renders_train_names(driver, count, neutron):
+    entries = catalog.Catalog(release="train").render({"neutron_driver": driver})
+    assert len(entries) == count  # tripleo-common 11.5.0 renders the same numbers
+    byname = {e["imagename"]: e for e in entries}
+    ns = "docker.io/tripleotraincentos8/centos-binary-"
+    assert byname[ns + neutron + ":current-tripleo"]["params"] == [
+        "ContainerNeutronApiImage", "ContainerNeutronConfigImage"]
+    for image in ("placement-api", "rsyslog", "keepalived", "novajoin-server",
+                  "designate-api"):
+        assert ns + image + ":current-tripleo" in byname, image
+    assert "ContainerOctaviaDriverAgentImage" in byname[ns + "octavia-api:current-tripleo"][
+        "params"]
+    assert byname["quay.io/prometheus/node-exporter:v0.17.0"]["params"] == [
+        "NodeExporterContainerImage"]
+    for e in entries:
+        reference.parse(e["imagename"])
+        assert all(re.match(r"^(Container\w+Image|\w+ContainerImage)$", p)
+                   for p in e["params"]), e
+    rhel = catalog.Catalog(release="train").render({"neutron_driver": driver,
+                                                    "rhel_containers": True})
+    assert {e["imagename"] for e in entries} - {e["imagename"] for e in rhel} == {
+        ns + "fluentd:current-tripleo", ns + "sensu-client:current-tripleo"}

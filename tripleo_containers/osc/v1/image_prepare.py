@@ -23,7 +23,8 @@ class Prepare(command.Lister):
         parser.add_argument(
             "--template-file", metavar="<file>",
             help="Image catalog template (default: the installed "
-                 "container-images/overcloud_containers.yaml.j2).")
+                 "container-images/overcloud_containers.yaml.j2 for Pike, "
+                 "container-images/train/tripleo_containers.yaml.j2 for Train).")
         shown = _catalog_defaults()
         parser.add_argument("--namespace", metavar="<registry/namespace>",
                             help="Registry and namespace of the source images "
@@ -31,9 +32,11 @@ class Prepare(command.Lister):
         parser.add_argument("--tag", metavar="<tag>",
                             help="Image tag (default: %s)." % shown("tag"))
         parser.add_argument("--prefix", metavar="<prefix>",
-                            help="Image name prefix (default: %s)." % shown("name_prefix"))
+                            help="Image name prefix (default: %s); a missing "
+                                 "trailing '-' is added (os -> os-)." % shown("name_prefix"))
         parser.add_argument("--suffix", metavar="<suffix>",
-                            help="Image name suffix (default: %s)." % shown("name_suffix"))
+                            help="Image name suffix (default: %s); a missing "
+                                 "leading '-' is added (foo -> -foo)." % shown("name_suffix"))
         parser.add_argument(
             "--set", metavar="<key=value>", action="append", default=[],
             dest="set_values",
@@ -87,9 +90,15 @@ class Prepare(command.Lister):
                  "destination); 'destination' resolves them at the push "
                  "destination, i.e. run prepare again after upload.")
         parser.add_argument(
-            "--parameter-scheme", choices=("docker", "container"), default="docker",
+            "--release", choices=("pike", "train"),
+            help="TripleO release whose catalog, image filter and parameter names "
+                 "to use. Default: train when --parameter-scheme container is given "
+                 "or the environments hold a ContainerImagePrepare, else pike.")
+        parser.add_argument(
+            "--parameter-scheme", choices=("docker", "container"),
             help="Image parameter names: docker = Docker<X>Image (Pike), "
-                 "container = Container<X>Image (Train and later).")
+                 "container = Container<X>Image (Train and later). Default: the "
+                 "release's.")
         return parser
 
     def take_action(self, parsed_args):
@@ -115,6 +124,8 @@ class Prepare(command.Lister):
             env_files=parsed_args.environment_files,
             env_dirs=parsed_args.environment_directories,
             roles_file=parsed_args.roles_file, scheme=parsed_args.parameter_scheme,
+            release=parsed_args.release or (
+                "train" if parsed_args.parameter_scheme == "container" else None),
             tag_from_label=parsed_args.tag_from_label,
             pin_digests=parsed_args.pin_digests, ca_bundles=parsed_args.ca_bundles,
             credentials_file=parsed_args.registry_credentials)
@@ -137,19 +148,26 @@ class Prepare(command.Lister):
 
 
 def _catalog_defaults():
-    """value -> text for --help, from the catalog's defaults file (the one
+    """key -> text for --help, from each release's defaults file (the one
     place they live, so --help cannot drift from what prepare uses)."""
     from tripleo_containers import exceptions
     from tripleo_containers.prepare import catalog
-    try:
-        values = catalog.defaults()
-    except (exceptions.Error, OSError):
-        values = {}
+    per_release = []
+    for release in catalog.RELEASES:
+        try:
+            per_release.append((release, catalog.defaults(release)))
+        except (exceptions.Error, OSError):
+            pass
 
     def shown(key):
-        value = values.get(key)
-        if value is None:
-            return "the catalog's, see container-images/%s" % catalog.DEFAULTS
+        texts = [(r, str(v.get(key)) or "none") for r, v in per_release
+                 if v.get(key) is not None]
+        if not texts:
+            return "the catalog's"
+        if len(set(t for _, t in texts)) == 1:
+            text = texts[0][1]
+        else:
+            text = ", ".join("%s for %s" % (t, r.capitalize()) for r, t in texts)
         # %% survives argparse's own %-formatting of help texts
-        return (str(value) or "none").replace("%", "%%")
+        return text.replace("%", "%%")
     return shown
