@@ -253,6 +253,7 @@ def test_verify_finds_and_repairs_a_deleted_layer(registry_factory, skopeo, tmp_
     proc, rows = upload(path, "--verify-blobs")
     assert proc.returncode == 0, proc.stderr
     assert rows[victim.repository + ":t1"]["Result"] == "repaired"
+    assert "total: 0 copied, 3 already present, 1 repaired, 0 failed" in proc.stderr
     others = [r["Result"] for k, r in rows.items() if k != victim.repository + ":t1"]
     assert others == ["already present"] * 3
     assert_complete(dst, seeded, skopeo)

@@ -589,8 +589,10 @@ def _basic(cred):
 
 def _short(exc):
     text = str(exc)
-    m = re.search(r"\[SSL[^\]]*\][^)'\"]*", text) or re.search(
+    # "[SSL: X] reason (_ssl.c:NNN)": up to the reason, so the caller's
+    # parentheses stay balanced
+    m = re.search(r"\[SSL[^\]]*\][^()'\"]*", text) or re.search(
         r"(Connection refused|Name or service not known|timed out|"
         r"Temporary failure in name resolution|RemoteDisconnected[^)]*|"
         r"IncompleteRead\([^)]*\)|Connection reset by peer)", text)
-    return errors.redact_text(m.group(0) if m else exc.__class__.__name__)
+    return errors.redact_text(m.group(0).strip() if m else exc.__class__.__name__)
