@@ -434,3 +434,34 @@ def test_a_stalled_body_fails_as_stalled_and_is_not_retried(plan, text):
         assert not exc.value.temporary and len(served) == 1
     finally:
         close()
+
+
+def test_a_full_disk_is_said_with_the_registry_detail_and_not_retried(fake):
+    body = json.dumps({"errors": [{"code": "UNKNOWN", "message": "unknown error", "detail": {
+        "DriverName": "filesystem", "Enclosed": {
+            "Op": "write", "Path": "/var/lib/registry/x/startedat", "Err": 28}}}]}).encode()
+    fake.faults.append(lambda req: (500, {"Content-Type": "application/json"}, body)
+                       if req.method == "POST" else None)
+    sleeps = []
+    with pytest.raises(errors.Transient) as exc:
+        make_client(fake, sleeps=sleeps).start_upload(ref(fake, "ns/a"))
+    text = str(exc.value)
+    assert "UNKNOWN: unknown error (write /var/lib/registry/x/startedat: no space left " \
+           "on device); the registry failed to store the data" in text
+    assert not exc.value.temporary and sleeps == []
+    assert len(fake.requests("POST")) == 1
+
+
+def test_writes_are_not_retried_after_a_run_of_5xx(fake):
+    fake.faults.append(lambda req: (500, {}, b"") if req.method == "POST" else None)
+    sleeps = []
+    client = make_client(fake, sleeps=sleeps, retries=3)
+    for _ in range(3):  # 4 tries each: 12 failed writes in a row
+        with pytest.raises(errors.Transient):
+            client.start_upload(ref(fake, "ns/a"))
+    posts = len(fake.requests("POST"))
+    assert posts == transport.WRITE_CIRCUIT + 1  # the circuit opened at the 8th
+    with pytest.raises(errors.Transient) as exc:
+        client.start_upload(ref(fake, "ns/a"))
+    assert len(fake.requests("POST")) == posts + 1
+    assert "not retrying writes" in str(exc.value) and not exc.value.temporary
