@@ -272,10 +272,10 @@ def test_cancel_abandons_in_flight_work_and_its_upload_session(pair):
     def hold_blob(req):
         if req.method == "GET" and "/blobs/" in req.path:
             entered.set()
-            release.wait(20)
+            release.wait(60)
     src.faults.append(hold_blob)
     tr = transport.Transport(insecure=[src.address, dst.address], retries=2,
-                             timeout=(5, 30))
+                             timeout=(5, 90))
     eng = engine.Engine(client_mod.Client(tr), jobs=1, meta_jobs=2)
     job = engine.CopyJob(reference.parse(src.address + "/ns/a:t"),
                          reference.parse(dst.address + "/ns/a:t"))
@@ -285,8 +285,9 @@ def test_cancel_abandons_in_flight_work_and_its_upload_session(pair):
     try:
         assert entered.wait(10)
         eng.cancel()
-        runner.join(10)  # the source read is still blocked: abandoned
-        assert not runner.is_alive()
+        # returns while the source read is still blocked: it was abandoned
+        runner.join(30)
+        assert not runner.is_alive() and not release.is_set()
     finally:
         release.set()
     results, _ = out[0]
