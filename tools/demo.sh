@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on an embedded default, on a fresh Debian machine:
-#   1. install what it needs (Debian packages, this package into ./.venv);
+#   1. install what it needs (Debian packages, this package into ./.venv,
+#      a virtualenv made by the python3 first on PATH: Debian's own python3
+#      is externally managed (PEP 668) and refuses a system-wide pip install);
 #   2. start a local "upstream" registry and an undercloud registry on
 #      127.0.0.1:8787 (or a free port when 8787 is taken);
 #   3. prepare: the images of the default roles with environments/docker.yaml
@@ -36,7 +38,9 @@ stop_all() {
 }
 trap stop_all EXIT
 
-step() { printf '\n== %s\n' "$*"; }
+# a blank line between steps, none before the first
+STEPS=0
+step() { [ $((STEPS++)) -eq 0 ] || echo; printf '== %s\n' "$*"; }
 
 step "start the upstream registry ($UPSTREAM) and the undercloud registry ($UNDERCLOUD)"
 "$OS" overcloud container registry start --address "$UPSTREAM" \

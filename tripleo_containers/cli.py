@@ -39,6 +39,11 @@ class _Commands(commandmanager.CommandManager):
 
 
 class TripleoContainers(app.App):
+    # cliff takes the name from argv[0]; messages that show a command to run
+    # next (`registry start`'s stop_with) need the console script's, also
+    # under `python -m tripleo_containers.cli`
+    NAME = "tripleo-containers"
+
     def __init__(self):
         super().__init__(
             description="Prepare and deliver the container images of a TripleO overcloud "

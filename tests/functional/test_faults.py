@@ -20,7 +20,8 @@ from tripleo_containers.testing import faultproxy
 from tripleo_containers.testing import images
 
 NAMES = ["keystone", "nova-api", "nova-compute", "mariadb", "glance-api"]
-# Generous for CI with 2 cores; a healthy run takes ~2 s.
+# How long run_upload waits (a bound, not an assertion): generous for CI
+# with 2 cores; a healthy run takes ~2 s.
 TIME_LIMIT = 75
 
 
@@ -116,7 +117,6 @@ def test_upload_completes_under_transient_faults(case, pair, request_counter, sk
     assert proc.returncode == 0, "%s faults %s/%s:\n%s" % (
         case, dict(psrc.counts), dict(pdst.counts), proc.stderr[-3000:])
     assert "Traceback" not in proc.stderr
-    assert elapsed < TIME_LIMIT
     assert [r["Result"] for r in rows] == ["copied"] * len(NAMES)
     assert_destination_complete(dst, seeded, skopeo)
     # Each unique blob committed exactly once: a lost answer to a committed
@@ -157,9 +157,11 @@ def test_rerun_under_faults_moves_nothing(pair, request_counter, skopeo, tmp_pat
     assert counter.count(method="PUT") == 0 and counter.count(method="POST") == 0
 
 
-def _assert_clear_failure(proc, rows, elapsed, limit):
+def _assert_clear_failure(proc, rows):
+    # How soon it gives up is bounded by run_upload's wait and, where a
+    # proxy can count them, by the number of tries (no timed assertion:
+    # the machine is shared); the seconds go to the reliability report.
     assert proc.returncode != 0
-    assert elapsed < limit, "gave up after %.0f s" % elapsed
     assert "Traceback" not in proc.stderr
     assert "%d of %d images failed to copy" % (len(NAMES), len(NAMES)) in proc.stderr
     # every image is named once, alone or in its reason's group
@@ -173,12 +175,13 @@ def test_destination_always_503_gives_up_per_image(pair, tmp_path):
     pdst = proxy(dst, rules=[faultproxy.Rule("503")], max_per_key=None)
     path = write_images_file(tmp_path / "images.yaml", seeded, src.address, pdst.address)
     proc, rows, elapsed = run_upload(path)
-    _assert_clear_failure(proc, rows, elapsed, 45)
+    _assert_clear_failure(proc, rows)
     faultproxy.record("permanent", case="always-503", seconds=round(elapsed, 1),
                       faults=dict(pdst.counts))
     assert "503" in proc.stderr and pdst.address in proc.stderr
-    # bounded retries: a handful of attempts per logical request
-    assert pdst.counts["503"] <= 5 * 5 * len(NAMES)
+    # bounded: the /v2/ ping and its 4 retries; every image then fails on
+    # the remembered ping error instead of retrying again
+    assert pdst.counts["503"] <= 5
 
 
 def test_destination_refusing_connections_gives_up_per_image(pair, tmp_path):
@@ -188,7 +191,7 @@ def test_destination_refusing_connections_gives_up_per_image(pair, tmp_path):
     pdst.stop()  # nothing listens there any more
     path = write_images_file(tmp_path / "images.yaml", seeded, src.address, address)
     proc, rows, elapsed = run_upload(path)
-    _assert_clear_failure(proc, rows, elapsed, 45)
+    _assert_clear_failure(proc, rows)
     faultproxy.record("permanent", case="refused", seconds=round(elapsed, 1))
     assert "cannot reach %s" % address in proc.stderr
 
@@ -201,7 +204,8 @@ def test_source_never_answering_gives_up_in_bounded_time(pair, tmp_path):
                  hang_seconds=120)
     path = write_images_file(tmp_path / "images.yaml", seeded, psrc.address, dst.address)
     proc, rows, elapsed = run_upload(path, "--timeout", "2", timeout=150)
-    _assert_clear_failure(proc, rows, elapsed, 60)
+    _assert_clear_failure(proc, rows)
     faultproxy.record("permanent", case="never-answers", seconds=round(elapsed, 1),
                       faults=dict(psrc.counts))
     assert psrc.address in proc.stderr
+    assert psrc.counts["hang"] <= 5  # the ping's tries, then remembered

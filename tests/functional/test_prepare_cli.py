@@ -40,7 +40,8 @@ def test_one_run_writes_both_files(tmp_path):
 def test_container_scheme_and_json_output(tmp_path):
     env_out = tmp_path / "e.yaml"
     proc = openstack("overcloud", "container", "image", "prepare", "--include", "keystone",
-                     "--parameter-scheme", "container", "--output-env-file", env_out,
+                     "--parameter-scheme", "container", "--release", "pike",
+                     "--output-env-file", env_out,
                      "-f", "json", check=True)
     import json
     rows = json.loads(proc.stdout)
@@ -93,3 +94,46 @@ def test_unwritable_output_leaves_nothing(tmp_path):
     assert "cannot write" in proc.stderr
     assert not images_out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_prefix_suffix_options_and_set_add_the_separator(tmp_path):
+    for args in (["--prefix", "os", "--suffix", "foo"],
+                 ["--set", "name_prefix=os", "--set", "name_suffix=foo"]):
+        proc = openstack("overcloud", "container", "image", "prepare",
+                         "--include", "aodh-api", "-f", "value", *args, check=True)
+        assert proc.stdout.split() == ["docker.io/tripleopike/os-aodh-api-foo:current-tripleo"]
+
+
+THT = os.path.abspath(os.path.join(DATA, "tht"))
+
+
+def test_real_train_default_file_is_accepted(tmp_path):
+    env_out, images_out = tmp_path / "env.yaml", tmp_path / "images.yaml"
+    openstack("overcloud", "container", "image", "prepare",
+              "-e", os.path.join(THT, "environments", "train-registry.yaml"),
+              "-e", os.path.join(THT, "containers-prepare-parameter.yaml"),
+              "-r", os.path.join(THT, "roles_data.yaml"),
+              "--output-env-file", env_out, "--output-images-file", images_out,
+              "-f", "value", check=True)
+    params = yaml.safe_load(env_out.read_text())["parameter_defaults"]
+    assert params["ContainerNeutronApiImage"].endswith(
+        "/tripleotrain/centos-binary-neutron-server-ovn:current-tripleo")
+    assert not [p for p in params if p.startswith("Docker") and p.endswith("Image")]
+    pushed = {i["push_destination"] for i in
+              yaml.safe_load(images_out.read_text())["container_images"]}
+    assert len(pushed) == 1 and pushed.pop().endswith(":8787")
+
+
+def test_container_scheme_means_train_and_modify_keys_are_refused(tmp_path):
+    proc = openstack("overcloud", "container", "image", "prepare", "--parameter-scheme",
+                     "container", "--include", "grafana", "-f", "value", check=True)
+    assert proc.stdout.split() == ["quay.io/app-sre/grafana:5.2.4"]
+    cip = tmp_path / "cip.yaml"
+    cip.write_text("parameter_defaults:\n  ContainerImagePrepare:\n"
+                   "  - modify_role: tripleo-modify-image\n    modify_vars: {}\n")
+    proc = openstack("overcloud", "container", "image", "prepare", "-e", cip)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "environment file %s: " % cip + (
+        "ContainerImagePrepare entry 1: modify_role, modify_vars is not supported by "
+        "tripleo-containers (image modification with Ansible); remove it and build "
+        "modified images separately")

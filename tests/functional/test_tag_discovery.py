@@ -94,18 +94,21 @@ def test_container_image_prepare_entries_mix_labels_and_tags(plain_registry, tmp
     cip.write_text(yaml.safe_dump({"parameter_defaults": {"ContainerImagePrepare": [
         {"set": {"namespace": reg.address + "/tripleo", "tag": "latest"},
          "includes": ["cron|mariadb"]},
-        {"set": {"namespace": reg.address + "/tripleo", "tag": "latest"},
+        # no tag of its own: kolla_builder skips tag_from_label when set gives one
+        {"set": {"namespace": reg.address + "/tripleo"},
          "includes": ["keystone"], "tag_from_label": "version"},
     ]}}))
     env = tmp_path / "env.yaml"
     # keystone's version label (17.1.0) is not a pushed tag: a clear failure
-    proc = prepare("-e", cip, "--insecure-registry", reg.address, "--output-env-file", env)
+    proc = prepare("-e", cip, "--release", "pike", "--tag", "latest", "--insecure-registry",
+                   reg.address, "--output-env-file", env)
     assert_one_line_error(proc, "1 of 1 tag discoveries failed", "'17.1.0'",
                           "does not exist")
     assert not env.exists()
     images.seed_kolla_set(reg, "tripleo", "centos-binary-", "17.1.0", images=["keystone"],
                           image_labels={"keystone": LABELS["keystone"]})
-    proc = prepare("-e", cip, "--insecure-registry", reg.address, "--output-env-file", env,
+    proc = prepare("-e", cip, "--release", "pike", "--tag", "latest", "--insecure-registry",
+                   reg.address, "--output-env-file", env,
                    check=True)
     params = yaml.safe_load(env.read_text())["parameter_defaults"]
     assert params["DockerKeystoneImage"].endswith("/centos-binary-keystone:17.1.0")
@@ -114,5 +117,6 @@ def test_container_image_prepare_entries_mix_labels_and_tags(plain_registry, tmp
     assert "floating tags (latest)" in proc.stderr
     cip.write_text(cip.read_text().replace("tag_from_label: version",
                                            "tag_from_label: '{vendor}'"))
-    proc = prepare("-e", cip, "--insecure-registry", reg.address, "--output-env-file", env)
+    proc = prepare("-e", cip, "--release", "pike", "--tag", "latest", "--insecure-registry",
+                   reg.address, "--output-env-file", env)
     assert_one_line_error(proc, "no label 'vendor'", "its labels: build-date")

@@ -272,10 +272,10 @@ def test_cancel_abandons_in_flight_work_and_its_upload_session(pair):
     def hold_blob(req):
         if req.method == "GET" and "/blobs/" in req.path:
             entered.set()
-            release.wait(20)
+            release.wait(60)
     src.faults.append(hold_blob)
     tr = transport.Transport(insecure=[src.address, dst.address], retries=2,
-                             timeout=(5, 30))
+                             timeout=(5, 90))
     eng = engine.Engine(client_mod.Client(tr), jobs=1, meta_jobs=2)
     job = engine.CopyJob(reference.parse(src.address + "/ns/a:t"),
                          reference.parse(dst.address + "/ns/a:t"))
@@ -285,8 +285,9 @@ def test_cancel_abandons_in_flight_work_and_its_upload_session(pair):
     try:
         assert entered.wait(10)
         eng.cancel()
-        runner.join(10)  # the source read is still blocked: abandoned
-        assert not runner.is_alive()
+        # returns while the source read is still blocked: it was abandoned
+        runner.join(30)
+        assert not runner.is_alive() and not release.is_set()
     finally:
         release.set()
     results, _ = out[0]
@@ -296,3 +297,24 @@ def test_cancel_abandons_in_flight_work_and_its_upload_session(pair):
     assert len(sessions) == len(deletes) == 1
     assert deletes[0].startswith("/v2/ns/a/blobs/uploads/") and len(deletes[0]) > 30
     assert not dst.requests("PUT")
+
+
+def test_manifest_put_answered_blob_unknown_repairs_the_blobs_and_retries(pair):
+    """Another run (or a registry cache) lost a blob between its upload and
+    the manifest PUT: the blobs are checked again, the missing one copied
+    again, the manifest put again."""
+    src, dst = pair
+    src.add_image("ns/a", "t", [BASE, MID])
+    lost = []
+
+    def lose_a_blob(req):
+        if req.method == "PUT" and req.path == "/v2/ns/a/manifests/t" and not lost:
+            lost.append(digest_of(MID))
+            dst.repo_blobs["ns/a"].discard(digest_of(MID))
+    dst.faults.append(lose_a_blob)
+    results, _ = run(src, dst, ["ns/a:t"], jobs=1)
+    assert results["ns/a:t"].status == engine.COPIED
+    assert dst.manifests["ns/a"]["t"] == src.manifests["ns/a"]["t"]
+    puts = [r.query["digest"] for r in dst.requests("PUT") if "/uploads/" in r.path]
+    assert puts.count(digest_of(MID)) == 2 and puts.count(digest_of(BASE)) == 1
+    assert len([r for r in dst.requests("PUT") if "/manifests/" in r.path]) == 2

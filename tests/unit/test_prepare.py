@@ -126,7 +126,7 @@ parameter_defaults:
     includes: [keystone]
     push_destination: true
 """)
-    r = run(env_files=[cip])
+    r = run(env_files=[cip], release="pike")
     assert r.params["DockerKeystoneImage"].endswith("/b/centos-binary-keystone:t2")
     assert r.params["DockerKeystoneImage"].startswith("localhost:8787/") or \
         r.params["DockerKeystoneImage"].split("/")[0].endswith(":8787")
@@ -260,3 +260,160 @@ def test_merge_agrees_with_heatclient():
     # where heatclient would raise TypeError, a mapping replaces the list
     environments.merge(ours, {"parameter_defaults": {"ControllerServices": {"a": 1}}})
     assert ours["parameter_defaults"]["ControllerServices"] == {"a": 1}
+
+
+@pytest.mark.parametrize("prefix,suffix,expected", [
+    ("os", "foo", "docker.io/tripleopike/os-aodh-api-foo:current-tripleo"),
+    ("os-", "-foo", "docker.io/tripleopike/os-aodh-api-foo:current-tripleo"),
+    ("centos-binary-", "", "docker.io/tripleopike/centos-binary-aodh-api:current-tripleo"),
+    ("", "", "docker.io/tripleopike/aodh-api:current-tripleo"),
+])
+def test_prefix_and_suffix_get_their_separator(prefix, suffix, expected):
+    # Pike's catalog and Train's kolla_builder: os -> os-, foo -> -foo
+    r = run(values={"name_prefix": prefix, "name_suffix": suffix}, includes=["aodh-api"])
+    assert names(r) == [expected]
+    assert r.params["DockerAodhApiImage"] == expected
+
+
+def test_container_image_prepare_set_prefix_gets_its_separator(tmp_path):
+    cip = env(tmp_path, "parameter_defaults:\n  ContainerImagePrepare:\n"
+                        "  - set: {name_prefix: rhosp13/openstack, name_suffix: x}\n"
+                        "    includes: [keystone]\n")
+    r = run(env_files=[cip], release="pike")
+    assert names(r) == ["docker.io/tripleopike/rhosp13/openstack-keystone-x:current-tripleo"]
+
+
+# Train: the fixture tree's Train-shaped registry and the default
+# containers-prepare-parameter.yaml (every key of the real one). Expected
+# values are what tripleo-common 11.5.0's container_images_prepare_multi
+# gives for the same files, run offline.
+THT = os.path.join(DATA, "tht")
+THT_ROLES = os.path.join(THT, "roles_data.yaml")
+TRAIN_CIP = os.path.join(THT, "containers-prepare-parameter.yaml")
+TRAIN_REGISTRY = os.path.join(THT, "environments", "train-registry.yaml")
+TRAIN_NS = "192.168.24.1:8787/tripleotrain/centos-binary-"
+
+
+class NoRegistry(object):
+    """A client that must not be used: tag_from_label is skipped when set.tag is given."""
+
+    def __getattr__(self, name):
+        raise AssertionError("registry used: %s" % name)
+
+
+@pytest.fixture
+def undercloud_at(monkeypatch):
+    from tripleo_containers.registry import undercloud
+    monkeypatch.setattr(undercloud, "default_push_destination", lambda: "192.168.24.1:8787")
+
+
+def test_train_default_file_gives_train_parameters(undercloud_at):
+    r = run(env_files=[TRAIN_REGISTRY, TRAIN_CIP], roles_file=THT_ROLES, client=NoRegistry())
+    assert r.release == "train"
+    image = {
+        "ContainerClustercheckConfigImage": "mariadb", "ContainerClustercheckImage": "mariadb",
+        "ContainerKeystoneConfigImage": "keystone", "ContainerKeystoneImage": "keystone",
+        "ContainerMysqlClientConfigImage": "mariadb", "ContainerMysqlConfigImage": "mariadb",
+        "ContainerMysqlImage": "mariadb",
+        # Train's default neutron driver is ovn
+        "ContainerNeutronApiImage": "neutron-server-ovn",
+        "ContainerNeutronConfigImage": "neutron-server-ovn",
+        "ContainerNovaComputeImage": "nova-compute",
+        "ContainerNovaLibvirtConfigImage": "nova-compute"}
+    assert r.params == {p: TRAIN_NS + i + ":current-tripleo" for p, i in image.items()}
+    assert r.insecure == ["192.168.24.1:8787"]
+    # without a registry nothing is OS::Heat::None: every enabled service counts
+    r = run(env_files=[TRAIN_CIP], roles_file=THT_ROLES, client=NoRegistry())
+    assert {"ContainerCinderBackupImage", "ContainerSensuClientImage"} <= set(r.params)
+
+
+def test_train_keeps_what_pikes_rule_drops(undercloud_at):
+    # mysql-pacemaker-puppet.yaml is no '-container' template: Pike's rule
+    # drops MySQL, Train's keeps every enabled service not OS::Heat::None
+    train = run(env_files=[TRAIN_REGISTRY], roles_file=THT_ROLES, release="train")
+    pike = run(env_files=[TRAIN_REGISTRY], roles_file=THT_ROLES, release="pike")
+    assert "ContainerMysqlImage" in train.params
+    assert "DockerMysqlImage" not in pike.params and "DockerKeystoneImage" in pike.params
+
+
+def test_train_push_destination_true_uses_local_container_registry(tmp_path, undercloud_at):
+    lcr = env(tmp_path, "parameter_defaults:\n  LocalContainerRegistry: 192.168.24.2\n")
+    r = run(env_files=[TRAIN_REGISTRY, TRAIN_CIP, lcr], roles_file=THT_ROLES,
+            client=NoRegistry())
+    assert r.params["ContainerKeystoneImage"] == \
+        "192.168.24.2:8787/tripleotrain/centos-binary-keystone:current-tripleo"
+    assert {i.push_destination for i in r.images} == {"192.168.24.2:8787"}
+
+
+@pytest.mark.parametrize("drivers,image", [
+    (None, "neutron-server-ovn"),
+    ("[openvswitch]", "neutron-server"),
+    ("[opendaylight_v2]", "neutron-server-opendaylight"),
+    ("ovn,sriovnicswitch", "neutron-server-ovn"),
+])
+def test_train_neutron_driver_from_mechanism_drivers(tmp_path, drivers, image):
+    text = "parameter_defaults:\n  ContainerImagePrepare:\n  - set: {tag: t}\n"
+    if drivers:
+        text += "  NeutronMechanismDrivers: %s\n" % drivers
+    r = run(env_files=[TRAIN_REGISTRY, env(tmp_path, text)], roles_file=THT_ROLES)
+    assert r.params["ContainerNeutronApiImage"] == \
+        "docker.io/tripleotraincentos8/centos-binary-%s:t" % image
+
+
+def test_container_image_prepare_includes_win_over_excludes(tmp_path):
+    cip = env(tmp_path, "parameter_defaults:\n  ContainerImagePrepare:\n"
+                        "  - includes: [nova-api, keystone]\n    excludes: [nova]\n")
+    r = run(env_files=[cip])
+    assert sorted(names(r)) == [
+        "docker.io/tripleotraincentos8/centos-binary-%s:current-tripleo" % n
+        for n in ("barbican-keystone-listener", "keystone", "nova-api")]
+
+
+@pytest.mark.parametrize("key", ["modify_role", "modify_vars", "modify_only_with_labels",
+                                 "modify_only_with_source", "modify_append_tag"])
+def test_image_modification_keys_are_refused_as_not_supported(tmp_path, key):
+    cip = env(tmp_path, "parameter_defaults:\n  ContainerImagePrepare:\n"
+                        "  - set: {tag: t}\n    %s: x\n" % key)
+    with pytest.raises(exceptions.InputError) as e:
+        run(env_files=[cip])
+    message = str(e.value)
+    assert message.startswith("environment file %s: ContainerImagePrepare entry 1: %s "
+                              "is not supported" % (cip, key))
+    assert "image modification with Ansible" in message
+    assert "unknown key" not in message and "\n" not in message
+
+
+def test_release_inferred_and_chosen():
+    assert run(includes=["keystone"]).release == "pike"
+    r = run(includes=["^docker.io/tripleotraincentos8/centos-binary-keystone:"],
+            release="train")
+    assert r.params == {
+        "ContainerKeystoneImage": "docker.io/tripleotraincentos8/centos-binary-keystone:"
+                                  "current-tripleo",
+        "ContainerKeystoneConfigImage": "docker.io/tripleotraincentos8/centos-binary-"
+                                        "keystone:current-tripleo"}
+    # the Ceph dashboard parameters have their own names; a docker scheme
+    # renames only Container<X>Image
+    r = run(includes=["grafana", "keystone:"], release="train", scheme="docker")
+    assert sorted(r.params) == ["DockerKeystoneConfigImage", "DockerKeystoneImage",
+                                "GrafanaContainerImage"]
+    with pytest.raises(exceptions.InputError, match="--release 'queens'"):
+        run(release="queens")
+
+
+def test_train_set_keys_are_refused_by_the_pike_catalog(tmp_path):
+    with pytest.raises(exceptions.InputError) as e:
+        run(env_files=[TRAIN_CIP], release="pike")
+    assert "unknown key 'ceph_alertmanager_image'" in str(e.value)
+    assert str(e.value).endswith("keys of the Train catalog: use --release train")
+
+
+def test_train_default_roles_when_no_roles_file(undercloud_at):
+    # tripleo-common 11.5.0 gives 148 parameters for the default file alone
+    # with stable/train's roles_data.yaml (no registry: nothing is disabled)
+    r = run(env_files=[TRAIN_CIP], client=NoRegistry())
+    assert len(r.params) == 148
+    assert r.params["ContainerNeutronApiImage"] == TRAIN_NS + "neutron-server-ovn:current-tripleo"
+    # enabled in the default roles, and no registry maps it to OS::Heat::None
+    assert "ContainerOctaviaApiImage" in r.params
+    assert "ContainerOpendaylightApiImage" not in r.params

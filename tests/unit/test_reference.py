@@ -113,3 +113,20 @@ def test_non_string_is_invalid():
 ])
 def test_is_floating(tag, floating):
     assert reference.is_floating(tag) is floating
+
+
+@pytest.mark.parametrize("text", [
+    "192.168.24.1:8787", "localhost", "localhost:5000", "[fd00::1]:8787",
+    "registry.example.com", "undercloud.ctlplane:8787",
+])
+def test_parse_registry_accepts_addresses(text):
+    assert reference.parse_registry(text, "--registry") == text
+
+
+@pytest.mark.parametrize("text", [
+    "a b", "a/b", "host:0", "host:65536", "http://host:8787", "", None, 8787,
+])
+def test_parse_registry_refuses_non_addresses_naming_the_origin(text):
+    with pytest.raises(reference.InvalidReference) as exc:
+        reference.parse_registry(text, "--registry")
+    assert str(exc.value).startswith("--registry %r is not a registry address" % (text,))

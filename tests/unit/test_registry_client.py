@@ -372,3 +372,96 @@ def test_query_redaction_filter_is_installed_by_the_transport_not_by_import():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def _slow_body_server(body_plan):
+    """A one-shot HTTP server: headers announcing 100 bytes, then
+    ``body_plan`` [(bytes, pause seconds), ...]; returns (address, stop,
+    list of connections served)."""
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(10)
+    stop = threading.Event()
+    served = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            served.append(conn)
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
+                             b"Content-Type: application/octet-stream\r\n\r\n")
+                try:
+                    for data, pause in body_plan:
+                        conn.sendall(data)
+                        if stop.wait(pause):
+                            break
+                    stop.wait(10)
+                except OSError:
+                    pass
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        listener.close()
+        thread.join(5)
+    return "127.0.0.1:%d" % listener.getsockname()[1], close, served
+
+
+@pytest.mark.parametrize("plan, text", [
+    ([(b"x" * 10, 30)], "no byte for 1 s after 10 bytes"),          # silence
+    ([(b"x", 0.3)] * 60, "stalled: "),                               # a trickle
+])
+def test_a_stalled_body_fails_as_stalled_and_is_not_retried(plan, text):
+    address, close, served = _slow_body_server(plan)
+    try:
+        tr = transport.Transport(insecure=[address], retries=3, timeout=1,
+                                 min_rate=50, sleep=lambda s: None)
+        tr._state(address).pinged = True  # no /v2/ ping: one request only
+        tr._state(address).scheme = "http"
+        with pytest.raises(errors.Stalled) as exc:
+            client_mod.Client(tr).read_blob(reference.parse(address + "/ns/x"),
+                                            "sha256:" + "1" * 64)
+        assert text in str(exc.value)
+        assert "GET http://%s/v2/ns/x/blobs/sha256:" % address in str(exc.value)
+        assert not exc.value.temporary and len(served) == 1
+    finally:
+        close()
+
+
+def test_a_full_disk_is_said_with_the_registry_detail_and_not_retried(fake):
+    body = json.dumps({"errors": [{"code": "UNKNOWN", "message": "unknown error", "detail": {
+        "DriverName": "filesystem", "Enclosed": {
+            "Op": "write", "Path": "/var/lib/registry/x/startedat", "Err": 28}}}]}).encode()
+    fake.faults.append(lambda req: (500, {"Content-Type": "application/json"}, body)
+                       if req.method == "POST" else None)
+    sleeps = []
+    with pytest.raises(errors.Transient) as exc:
+        make_client(fake, sleeps=sleeps).start_upload(ref(fake, "ns/a"))
+    text = str(exc.value)
+    assert "UNKNOWN: unknown error (write /var/lib/registry/x/startedat: no space left " \
+           "on device); the registry failed to store the data" in text
+    assert not exc.value.temporary and sleeps == []
+    assert len(fake.requests("POST")) == 1
+
+
+def test_writes_are_not_retried_after_a_run_of_5xx(fake):
+    fake.faults.append(lambda req: (500, {}, b"") if req.method == "POST" else None)
+    sleeps = []
+    client = make_client(fake, sleeps=sleeps, retries=3)
+    for _ in range(3):  # 4 tries each: 12 failed writes in a row
+        with pytest.raises(errors.Transient):
+            client.start_upload(ref(fake, "ns/a"))
+    posts = len(fake.requests("POST"))
+    assert posts == transport.WRITE_CIRCUIT + 1  # the circuit opened at the 8th
+    with pytest.raises(errors.Transient) as exc:
+        client.start_upload(ref(fake, "ns/a"))
+    assert len(fake.requests("POST")) == posts + 1
+    assert "not retrying writes" in str(exc.value) and not exc.value.temporary

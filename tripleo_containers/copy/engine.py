@@ -34,6 +34,8 @@ COPIED = "copied"
 PRESENT = "already present"
 FAILED = "failed"
 WOULD_COPY = "would copy"
+REPAIRED = "repaired"
+WOULD_REPAIR = "would repair"
 INTERRUPTED = "interrupted"
 # Uploads up to this size run on the metadata pool (see _Run._execute).
 SMALL_BLOB = 2 * 1024 * 1024
@@ -56,9 +58,13 @@ GROWTH = 1.10
 SMALL_WAIT = 1.0
 # After a cancel, how long in-flight work may take to notice before the run
 # abandons it (and cancels the upload sessions it left open).
-GRACE = 1.5
+GRACE = 1.0
 # How often the main thread looks at the cancel event while it waits.
 _TICK = 0.2
+# Manifest PUTs of one image answered "blob unknown" (another run or a
+# registry cache raced this one): each is followed by a repair of its blobs.
+PUSH_ATTEMPTS = 3
+_BLOB_UNKNOWN = ("MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID", "BLOB_UNKNOWN")
 
 
 class CopyJob(object):
@@ -151,6 +157,7 @@ class _Image(object):
     error: str = None
     bytes_moved: int = 0
     pushing: bool = False
+    verifying: bool = False   # present by manifest digest, blobs to be checked
 
     @property
     def repo_key(self):
@@ -169,6 +176,7 @@ class _Tracker(object):
         self.cond = threading.Condition()
         self.outstanding = 0
         self.cancel = cancel
+        self.deadline = None  # GRACE after the cancel was first seen
 
     def submit(self, pool, fn, *args):
         if self.cancel.is_set():
@@ -198,13 +206,12 @@ class _Tracker(object):
     def wait(self, on_tick=None):
         """Until no task is left, or GRACE after a cancel; ``on_tick()``
         runs about every _TICK meanwhile (outside the lock)."""
-        deadline = None
         with self.cond:
             while self.outstanding:
                 if self.cancel.is_set():
                     now = time.monotonic()
-                    deadline = deadline or now + GRACE
-                    if now >= deadline:
+                    self.deadline = self.deadline or now + GRACE
+                    if now >= self.deadline:
                         return
                 self.cond.wait(_TICK)
                 if on_tick is not None and self.outstanding and not self.cancel.is_set():
@@ -317,11 +324,17 @@ class Engine(object):
     def cancel(self):
         self.backoff.cancel.set()
 
-    def run(self, jobs, dry_run=False):
+    def run(self, jobs, dry_run=False, verify=False):
         """Copy ``jobs`` (CopyJob list); returns ([ImageResult], Plan).
-        Images a cancelled run did not finish have status INTERRUPTED."""
+        Images a cancelled run did not finish have status INTERRUPTED.
+
+        ``verify``: an image whose destination manifest has the source
+        digest is not taken as complete: every blob is checked (HEAD) in
+        its destination repository and what is missing is copied again
+        (status REPAIRED; WOULD_REPAIR in a dry run).
+        """
         return _Run(self, [_Image(i, job) for i, job in enumerate(jobs)],
-                    dry_run).execute()
+                    dry_run, verify).execute()
 
 
 class _Run(object):
@@ -329,7 +342,8 @@ class _Run(object):
     upload sessions open at the destination, and the cancel event every
     worker and every streamed chunk checks."""
 
-    def __init__(self, engine, images, dry_run):
+    def __init__(self, engine, images, dry_run, verify=False):
+        self.verify = verify
         self.engine = engine
         self.client = engine.client
         self.progress = engine.progress
@@ -388,6 +402,10 @@ class _Run(object):
         for image in work:
             self.by_repo[image.repo_key].append(image)
         blobs = self._plan(work, plan)
+        for image in work:
+            if image.verifying and image.status is None and not image.pending:
+                image.status = PRESENT  # every blob checked: nothing to do
+                self._report(image)
         plan.images_present = sum(1 for im in images if im.status == PRESENT)
         if self.cancel.is_set():
             return
@@ -395,7 +413,7 @@ class _Run(object):
         if dry_run:
             for image in work:
                 if image.status is None:
-                    image.status = WOULD_COPY
+                    image.status = WOULD_REPAIR if image.verifying else WOULD_COPY
         else:
             self._transfer(work, blobs)
 
@@ -410,16 +428,15 @@ class _Run(object):
                 continue
 
     def _close_pools(self):
-        self.reads.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
-        if not self.cancel.is_set():
-            self.meta.shutdown()
-            self.upload.shutdown()
-            return
-        self.tracker.wait()
-        # Workers still blocked (in a socket read that has not timed out
-        # yet) are left behind; what they opened at the destination is not.
-        self.meta.shutdown(wait=False, cancel_futures=True)
-        self.upload.shutdown(wait=False, cancel_futures=True)
+        cancelled = self.cancel.is_set()
+        self.reads.shutdown(wait=not cancelled, cancel_futures=True)
+        if cancelled:
+            self.tracker.wait()
+        # After a cancel, workers still blocked (in a socket read that has
+        # not timed out yet) are left behind; what they opened at the
+        # destination is not.
+        self.meta.shutdown(wait=not cancelled, cancel_futures=cancelled)
+        self.upload.shutdown(wait=not cancelled, cancel_futures=cancelled)
         with self.lock:
             sessions, self.sessions = dict(self.sessions), {}
         if sessions:
@@ -447,7 +464,7 @@ class _Run(object):
             src = self._once("head", job.source, client.head_manifest)
             if src is None:
                 raise _not_found(job)
-            if src.digest == dst.digest:
+            if src.digest == dst.digest and not self.verify:
                 image.digest = src.digest
                 image.status = PRESENT
                 return
@@ -459,8 +476,10 @@ class _Run(object):
             raise _not_found(job)
         image.digest = top.digest
         if dst is not None and dst.digest == top.digest:
-            image.status = PRESENT
-            return
+            if not self.verify:
+                image.status = PRESENT
+                return
+            image.verifying = True
         children = []
         for child in top.children:
             manifest = self._once("get", job.source.with_digest(child.digest),
@@ -494,8 +513,10 @@ class _Run(object):
         return self._result(cell)
 
     def _fail(self, image, exc):
-        if isinstance(exc, errors.Cancelled):
-            return False  # INTERRUPTED at the end of the run, not failed
+        if isinstance(exc, errors.Cancelled) or self.cancel.is_set():
+            # INTERRUPTED at the end of the run: after a cancel, errors are
+            # mostly its own doing (connections cut short)
+            return False
         with self.lock:
             if image.status in (FAILED, COPIED, PRESENT):
                 return False
@@ -512,6 +533,8 @@ class _Run(object):
     def _plan(self, work, plan):
         """BlobEntry per (destination registry, digest)."""
         dry_run = self.dry_run
+        # --verify needs the truth for every pair, like a dry run's plan
+        exact = dry_run or self.verify
         pairs = collections.OrderedDict()  # (registry, repo, digest) -> image list
         for image in work:
             host, repo = image.repo_key
@@ -525,7 +548,7 @@ class _Run(object):
         checked = set()
         for key in pairs:
             host, repo, digest = key
-            if not dry_run and (host, digest) in checked:
+            if not exact and (host, digest) in checked:
                 heads[key] = None
                 continue
             checked.add((host, digest))
@@ -674,62 +697,65 @@ class _Run(object):
         """Upload one blob into ``repo`` (whole-upload retries), then mount it
         into ``then_mount``. ``location`` is an upload session from a 202
         mount answer, used for the first attempt."""
-        client, digest = self.client, entry.digest
         dst = _repo(entry.registry, repo)
-        if not self._wanted(dst, digest, then_mount):
+        if not self._wanted(dst, entry.digest, then_mount):
             if location is not None:
                 self._closed(location)
-                client.cancel_upload(dst, location)
+                self.client.cancel_upload(dst, location)
             return
-        last = None
+        try:
+            sent = self._copy_blob(entry.sources, dst, entry.digest, entry.size, location)
+        except Exception as exc:
+            if not isinstance(exc, errors.Cancelled):
+                self._blob_failed(dst.api_host, entry.digest,
+                                  [repo] + list(then_mount), exc)
+            return
+        self._landed(entry, repo, then_mount, sent)
+
+    def _copy_blob(self, sources, dst, digest, size, location=None):
+        """Put blob ``digest`` into ``dst`` from one of ``sources`` (a mount
+        when a source is on the same registry), retrying temporary failures
+        as a whole; returns the bytes sent. An upload session that did not
+        complete is deleted, so that it does not hold space."""
+        client = self.client
         attempt = 0
         while True:
-            src = entry.sources[attempt % len(entry.sources)]
+            src = sources[attempt % len(sources)]
             try:
                 if attempt == 0 and location is None and src.api_host == dst.api_host:
                     mounted, location = client.mount_blob(dst, digest, src)
                     if mounted:
-                        self._landed(entry, repo, then_mount, 0)
-                        return
+                        return 0
                 if location is None:
                     location = client.start_upload(dst)
                 self._opened(location, dst)
                 # Retries read the blob as one stream: a source whose
                 # ranges misbehave still gets the plain copy.
-                sent = client.copy_blob(src, dst, digest, entry.size, location=location,
-                                        on_bytes=self._moved,
-                                        ranged=attempt == 0)
+                sent = client.copy_blob(src, dst, digest, size, location=location,
+                                        on_bytes=self._moved, ranged=attempt == 0)
                 self._closed(location)
-                self._landed(entry, repo, then_mount, sent)
-                return
+                return sent
             except Exception as exc:
-                last = exc
                 LOG.debug("upload of %s to %s failed: %s", digest, dst.name,
                           _error_text(exc))
                 if self.cancel.is_set():
-                    return  # the run's end cancels the session
+                    raise errors.Cancelled("cancelled")  # the run's end cleans up
                 # A lost PUT response looks like a failure although the blob
                 # landed; a retried PUT then gets BLOB_UPLOAD_UNKNOWN.
                 try:
                     if client.blob_exists(dst, digest, True):
                         self._closed(location)
-                        self._landed(entry, repo, then_mount, entry.size)
-                        return
+                        return size
                 except errors.RegistryError:
                     pass
                 if location is not None:
-                    # so that an unfinished upload does not hold space
                     self._closed(location)
                     client.cancel_upload(dst, location)
                     location = None
                 if not self.backoff.should_retry(attempt, exc, self.engine.upload_attempts):
-                    break
-                try:
-                    self.backoff.wait(attempt, exc)
-                except errors.Cancelled:
-                    return
+                    raise
+                self.backoff.wait(attempt, exc)
                 attempt += 1
-        self._blob_failed(dst.api_host, digest, [repo] + list(then_mount), last)
 
     def _opened(self, location, dst):
         with self.lock:
@@ -808,18 +834,42 @@ class _Run(object):
 
     def _push(self, image):
         dst = image.job.destination
-        try:
-            for manifest in image.manifests[:-1]:
-                self.client.put_manifest(dst.with_digest(manifest.digest), manifest)
-            self.client.put_manifest(dst, image.manifests[-1])
-        except Exception as exc:
-            self._fail(image, exc)
-            return
+        attempt = 0
+        while True:
+            try:
+                for manifest in image.manifests[:-1]:
+                    self.client.put_manifest(dst.with_digest(manifest.digest), manifest)
+                self.client.put_manifest(dst, image.manifests[-1])
+                break
+            except Exception as exc:
+                # Another run writing the same blobs (or the registry's
+                # cache) can make a blob we saw land look unknown to the
+                # manifest PUT: check them all again, copy what is really
+                # missing, then put the manifest again.
+                if (getattr(exc, "code", None) not in _BLOB_UNKNOWN
+                        or attempt + 1 >= PUSH_ATTEMPTS or self.cancel.is_set()):
+                    self._fail(image, exc)
+                    return
+                LOG.debug("%s: %s; checking its blobs", dst, exc)
+                try:
+                    self._repair(image)
+                except Exception as exc:
+                    self._fail(image, exc)
+                    return
+                attempt += 1
         with self.lock:
             if image.status is not None:
                 return
-            image.status = COPIED
+            image.status = REPAIRED if image.verifying else COPIED
         self._report(image)
+
+    def _repair(self, image):
+        dst = _repo(image.job.destination, image.job.destination.repository)
+        for digest, size in image.blobs.items():
+            if not self.client.blob_exists(dst, digest, True):
+                sent = self._copy_blob([image.job.source], dst, digest, size)
+                with self.lock:
+                    image.bytes_moved += sent
 
 
 def _not_found(job):

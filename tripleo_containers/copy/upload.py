@@ -25,7 +25,7 @@ def check_destinations(destinations):
 
 def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
            credentials_file=None, progress=None, default_destination=None,
-           timeout=None, cancel=None, destinations=()):
+           timeout=None, cancel=None, verify=False, destinations=()):
     """Copy every image of ``config_files``; returns ([ImageResult], Plan).
 
     ``destinations`` (host:port, from --push-destination) replace every
@@ -34,7 +34,7 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
     Raises InputError for unusable input (files, options); per-image
     problems are results with status 'failed'. Setting ``cancel`` (a
     threading.Event) ends the run early: unfinished images are
-    'interrupted'.
+    'interrupted'. ``verify``: see engine.Engine.run.
     """
     check_destinations(destinations)
     images = images_file.load(config_files)
@@ -53,7 +53,8 @@ def upload(config_files, jobs=4, dry_run=False, insecure=(), ca_bundles=(),
             progress.image_done(item)
     with registry_client:
         results, plan = engine.Engine(registry_client, jobs=jobs,
-                                      progress=progress).run(copy_jobs, dry_run=dry_run)
+                                      progress=progress).run(copy_jobs, dry_run=dry_run,
+                                                             verify=verify)
     copied = iter(results)
     ordered = [next(copied) if isinstance(i, engine.CopyJob) else i for i in items]
     bad = len(items) - len(copy_jobs)

@@ -4,19 +4,34 @@ from tripleo_containers import exceptions
 from tripleo_containers import fileutil
 from tripleo_containers.registry import reference
 
-TEMPLATE = "overcloud_containers.yaml.j2"
-DEFAULTS = "overcloud_containers_defaults.yaml"
+# Per release: the catalog, its defaults, the default roles file (None: the
+# one shipped with heat-templates/) and the parameter names its templates use.
+RELEASES = {
+    "pike": {"template": ("overcloud_containers.yaml.j2",),
+             "defaults": ("overcloud_containers_defaults.yaml",),
+             "roles": None, "scheme": "docker"},
+    "train": {"template": ("train", "tripleo_containers.yaml.j2"),
+              "defaults": ("train", "tripleo_containers_defaults.yaml"),
+              "roles": ("train", "roles_data.yaml"), "scheme": "container"},
+}
+DEFAULT_RELEASE = "pike"
 
 
-def default_template():
-    return data.path("container-images", TEMPLATE)
+def default_template(release=DEFAULT_RELEASE):
+    return data.path("container-images", *RELEASES[release]["template"])
 
 
-def defaults():
+def defaults(release=DEFAULT_RELEASE):
     """The catalog's default values: the one place they are defined."""
-    values = fileutil.load_yaml(data.path("container-images", DEFAULTS),
-                                "catalog defaults")
+    values = fileutil.load_yaml(
+        data.path("container-images", *RELEASES[release]["defaults"]),
+        "catalog defaults")
     return dict(values or {})
+
+
+def default_roles_file(release):
+    roles = RELEASES[release]["roles"]
+    return data.path("container-images", *roles) if roles else None
 
 
 def _environment():
@@ -32,10 +47,11 @@ def _environment():
 class Catalog(object):
     """A loaded catalog template and the variables it may be given."""
 
-    def __init__(self, template_file=None):
+    def __init__(self, template_file=None, release=DEFAULT_RELEASE):
         import jinja2
         from jinja2 import meta
-        self.path = template_file or default_template()
+        self.release = release
+        self.path = template_file or default_template(release)
         self.source = fileutil.read_text(self.path, "template file")
         self._env = _environment()
         try:
@@ -45,16 +61,20 @@ class Catalog(object):
             raise exceptions.InputError(
                 "template file %s: Jinja2 syntax error at line %s: %s"
                 % (self.path, e.lineno, e.message))
-        self.defaults = defaults()
+        self.defaults = defaults(release)
         self.variables = set(meta.find_undeclared_variables(ast)) | set(self.defaults)
 
     def check_keys(self, values, origin):
         unknown = sorted(set(values) - self.variables)
         if unknown:
+            others = [r for r in sorted(RELEASES) if r != self.release
+                      and set(unknown) <= set(defaults(r))]
             raise exceptions.InputError(
-                "%s: unknown key %s; known keys: %s"
+                "%s: unknown key %s; known keys: %s%s"
                 % (origin, ", ".join(repr(k) for k in unknown),
-                   ", ".join(sorted(self.variables))))
+                   ", ".join(sorted(self.variables)),
+                   "; these are keys of the %s catalog: use --release %s"
+                   % (others[0].title(), others[0]) if others else ""))
 
     def render(self, values):
         """Entries [{imagename, params, services}] for defaults + ``values``."""
@@ -101,3 +121,13 @@ class Catalog(object):
                 % (self.path, name))
         return {"imagename": name, "params": [str(p) for p in params],
                 "services": [str(s) for s in services]}
+
+
+def all_params(release):
+    """Every parameter the release's catalog can write, whatever the values."""
+    cat = Catalog(release=release)
+    names = set()
+    for driver in ("default", "other", "odl", "ovn"):
+        for entry in cat.render({"neutron_driver": driver}):
+            names.update(entry["params"])
+    return names

@@ -15,6 +15,17 @@ INSECURE_PARAM = "DockerInsecureRegistryAddress"
 SCHEMES = ("docker", "container")
 PIN_MODES = ("source", "destination")
 STRATEGY_KEYS = ("set", "includes", "excludes", "push_destination", "tag_from_label")
+# Train's ContainerImagePrepare keys for image modification with an Ansible
+# role during upload, and its deprecated pull_source: refused by name.
+UNSUPPORTED_KEYS = {
+    "modify_role": "image modification with Ansible",
+    "modify_vars": "image modification with Ansible",
+    "modify_only_with_labels": "image modification with Ansible",
+    "modify_only_with_source": "image modification with Ansible",
+    "modify_append_tag": "image modification with Ansible",
+    "pull_source": "pull_source (give the source registry in set.namespace)",
+}
+RELEASES = tuple(sorted(catalog_mod.RELEASES))
 
 
 class Request(object):
@@ -23,9 +34,9 @@ class Request(object):
     def __init__(self, template_file=None, values=None, includes=(), excludes=(),
                  push_destination=None, push_destination_tls=False,
                  insecure_registries=(), env_files=(), env_dirs=(),
-                 roles_file=None, scheme="docker", tag_from_label=None,
+                 roles_file=None, scheme=None, tag_from_label=None,
                  pin_digests=None, ca_bundles=(), credentials_file=None,
-                 client=None):
+                 client=None, release=None):
         self.template_file = template_file
         self.values = dict(values or {})
         self.includes = list(includes or ())
@@ -36,7 +47,10 @@ class Request(object):
         self.env_files = list(env_files or ())
         self.env_dirs = list(env_dirs or ())
         self.roles_file = roles_file
-        self.scheme = scheme
+        self.scheme = scheme  # None: the release's own
+        # None: train when the environments hold a ContainerImagePrepare
+        # (a Train concept), else pike
+        self.release = release
         # Registry reads (tag discovery, digest pinning) happen only when
         # one of these is asked for; ``client`` lets a caller share one.
         self.tag_from_label = tag_from_label
@@ -50,7 +64,8 @@ class Result(object):
     """images: [ImageEntry]; params: {name: image}."""
 
     def __init__(self, images, params, insecure, env_files, services, sources=(),
-                 unpinned=()):
+                 unpinned=(), release=catalog_mod.DEFAULT_RELEASE):
+        self.release = release
         self.unpinned = sorted(unpinned)  # params left on a tag by --pin-digests
         self.sources = list(sources)  # (values, push destination) per strategy used
         self.images = images
@@ -73,25 +88,53 @@ def compile_patterns(patterns, option):
 
 def registry_host(value, origin):
     """Validate a host[:port] given for a registry."""
-    if not isinstance(value, str) or not reference.valid_host(value):
-        raise exceptions.InputError(
-            "%s %r is not a registry address; use HOST:PORT, e.g. "
-            "192.168.24.1:8787 ([v6addr]:8787 for IPv6)" % (origin, value))
-    return value
+    try:
+        return reference.parse_registry(value, origin)
+    except reference.InvalidReference as exc:
+        raise exceptions.InputError(str(exc))
 
 
-def _push_destination(value, origin):
+def _push_destination(value, origin, local_registry=None):
     if value is True:
+        # Train: LocalContainerRegistry (the undercloud's address) when the
+        # environments give it, else the undercloud registry found here
+        if local_registry:
+            return undercloud.format_host(str(local_registry))
         return undercloud.default_push_destination()
     if value in (None, False):
         return None
     return registry_host(value, origin)
 
 
+def separated(values):
+    """Pike's catalog and Train's kolla_builder add the '-' a name prefix or
+    suffix lacks (``os`` -> ``os-aodh-api``, ``foo`` -> ``aodh-api-foo``);
+    whatever the values came from (options, --set, a strategy's set)."""
+    out = dict(values)
+    prefix, suffix = out.get("name_prefix"), out.get("name_suffix")
+    if isinstance(prefix, str) and prefix and not prefix.endswith("-"):
+        out["name_prefix"] = prefix + "-"
+    if isinstance(suffix, str) and suffix and not suffix.startswith("-"):
+        out["name_suffix"] = "-" + suffix
+    return out
+
+
 def rename_param(name, scheme):
-    """Docker<X>Image -> Container<X>Image for Train-and-later templates."""
-    if scheme == "container" and name.startswith("Docker") and name != INSECURE_PARAM:
+    """Docker<X>Image <-> Container<X>Image: Pike's templates use the first,
+    Train-and-later ones the second (a pure prefix swap)."""
+    if name == INSECURE_PARAM or not name.endswith("Image"):
+        return name
+    if scheme == "container" and name.startswith("Docker"):
         return "Container" + name[len("Docker"):]
+    if scheme == "docker" and name.startswith("Container"):
+        return "Docker" + name[len("Container"):]
+    return name
+
+
+def _image_base(name):
+    for prefix in ("Docker", "Container"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
     return name
 
 
@@ -116,19 +159,50 @@ def _selected(imagename, includes, excludes):
     return not any(p.search(imagename) for p in excludes)
 
 
-def _strategies(raw, request, catalog):
-    """ContainerImagePrepare entries (or one implicit entry) as Strategies."""
-    origin = "ContainerImagePrepare"
+def neutron_driver_from(params_env):
+    """Train's rule: the driver follows NeutronMechanismDrivers, ovn by default."""
+    drivers = params_env.get("NeutronMechanismDrivers")
+    if drivers is None:
+        return "ovn"
+    if isinstance(drivers, str):
+        drivers = drivers.split(",")
+    drivers = [str(d).strip() for d in drivers or ()]
+    if "opendaylight_v2" in drivers:
+        return "odl"
+    if "ovn" in drivers:
+        return "ovn"
+    return "other"
+
+
+def infer_release(request, env):
+    if request.release is not None:
+        if request.release not in RELEASES:
+            raise exceptions.InputError("--release %r: choose one of %s"
+                                        % (request.release, ", ".join(RELEASES)))
+        return request.release
+    params_env = env.get("parameter_defaults") or {}
+    return "train" if "ContainerImagePrepare" in params_env else catalog_mod.DEFAULT_RELEASE
+
+
+def _strategies(raw, request, catalog, local_registry=None, source=None):
+    """ContainerImagePrepare entries (or one implicit entry) as Strategies;
+    ``source``: the environment file they come from, for messages."""
+    origin = ("environment file %s: " % source if source else "") + "ContainerImagePrepare"
     if raw is None:
         raw = [{}]
     elif not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
         raise exceptions.InputError(
-            "parameter_defaults.ContainerImagePrepare must be a list of mappings "
-            "(each with set/includes/excludes/push_destination), got %s"
-            % type(raw).__name__)
+            "%s must be a list of mappings (each with set/includes/excludes/"
+            "push_destination), got %s" % (origin, type(raw).__name__))
     out = []
     for i, entry in enumerate(raw, 1):
         where = "%s entry %d" % (origin, i)
+        refused = sorted(set(entry) & set(UNSUPPORTED_KEYS))
+        if refused:
+            raise exceptions.InputError(
+                "%s: %s is not supported by tripleo-containers (%s); remove "
+                "it and build modified images separately" % (
+                    where, ", ".join(refused), UNSUPPORTED_KEYS[refused[0]]))
         unknown = sorted(set(entry) - set(STRATEGY_KEYS))
         if unknown:
             raise exceptions.InputError(
@@ -144,17 +218,22 @@ def _strategies(raw, request, catalog):
         entry_set = entry.get("set") or {}
         if not isinstance(entry_set, dict):
             raise exceptions.InputError("%s: set must be a mapping" % where)
+        if entry_set.get("tag"):
+            # kolla_builder: a tag the entry sets is used as it is
+            label = None
         catalog.check_keys(entry_set, "%s set" % where)
         values.update(entry_set)
         for key in ("includes", "excludes"):
             if not isinstance(entry.get(key) or [], list):
                 raise exceptions.InputError("%s: %s must be a list of regexes" % (where, key))
         push = entry.get("push_destination")
+        entry_includes = compile_patterns(entry.get("includes") or [], "%s includes" % where)
+        entry_excludes = compile_patterns(entry.get("excludes") or [], "%s excludes" % where)
         out.append(Strategy(
-            values,
-            compile_patterns(entry.get("includes") or [], "%s includes" % where),
-            compile_patterns(entry.get("excludes") or [], "%s excludes" % where),
-            _push_destination(push, "%s push_destination" % where)
+            values, entry_includes,
+            # kolla_builder ignores an entry's excludes when it has includes
+            [] if entry_includes else entry_excludes,
+            _push_destination(push, "%s push_destination" % where, local_registry)
             if push is not None else None,
             where, label))
     return out
@@ -162,34 +241,35 @@ def _strategies(raw, request, catalog):
 
 def prepare(request):
     """Render, filter and map the catalog; returns a Result. No I/O but reads."""
-    if request.scheme not in SCHEMES:
+    if request.scheme not in SCHEMES + (None,):
         raise exceptions.InputError(
             "parameter scheme %r: choose one of %s" % (request.scheme, ", ".join(SCHEMES)))
-    catalog = catalog_mod.Catalog(request.template_file)
+    env, files = environments.load(request.env_files, request.env_dirs)
+    release = infer_release(request, env)
+    scheme = request.scheme or catalog_mod.RELEASES[release]["scheme"]
+    catalog = catalog_mod.Catalog(request.template_file, release)
     catalog.check_keys(request.values, "--set")
     includes = compile_patterns(request.includes, "--include")
     excludes = compile_patterns(request.excludes, "--exclude")
     cli_push = _push_destination(request.push_destination, "--push-destination")
     insecure = {registry_host(h, "--insecure-registry") for h in request.insecure_registries}
 
-    env, files = environments.load(request.env_files, request.env_dirs)
-    # The service filter needs to know what runs in containers; environments
-    # that containerize nothing (say, only ContainerImagePrepare) select by
-    # their strategies alone instead of silently selecting no image.
-    wanted = None
-    containerized = services_mod.containerized_services(env)
-    if files or request.roles_file:
-        roles = services_mod.load_roles(
-            request.roles_file or services_mod.default_roles_file())
-        if containerized:
-            wanted = services_mod.enabled_services(env, roles) & containerized
     params_env = env.get("parameter_defaults") or {}
-    strategies = _strategies(params_env.get("ContainerImagePrepare"), request, catalog)
+    wanted = _wanted_services(request, env, files, release)
+    raw = params_env.get("ContainerImagePrepare")
+    source = environments.last_setting(files, "ContainerImagePrepare") \
+        if raw is not None else None
+    strategies = _strategies(raw, request, catalog,
+                             params_env.get("LocalContainerRegistry"), source)
 
     images, labels, param_image, sources = {}, {}, {}, []
     for strategy in strategies:
-        values = dict(strategy.values)
-        if values.get("neutron_driver") is None and wanted is not None:
+        values = separated(strategy.values)
+        if release == "train":
+            if values.get("neutron_driver") is None or \
+                    "NeutronMechanismDrivers" in params_env:
+                values["neutron_driver"] = neutron_driver_from(params_env)
+        elif values.get("neutron_driver") is None and wanted is not None:
             values["neutron_driver"] = services_mod.neutron_driver(wanted)
         push = strategy.push_destination or cli_push
         if push and not request.push_destination_tls:
@@ -223,17 +303,41 @@ def prepare(request):
         target = str(reference.push_target(final[name], push)) if push else final[name]
         if name in pins and param not in unpinned:
             target = str(reference.parse(target).with_digest(pins[name]))
-        params[rename_param(param, request.scheme)] = target
+        params[rename_param(param, scheme)] = target
     used = {reference.parse(v).registry for v in params.values()}
     from tripleo_containers.copy import images_file
     return Result(
         images=[images_file.ImageEntry(final[n], p or None) for n, p in images.items()],
-        unpinned=[rename_param(p, request.scheme) for p in unpinned],
+        unpinned=[rename_param(p, scheme) for p in unpinned],
         params=params,
         insecure=sorted(used & insecure),
         env_files=files,
         services=wanted,
-        sources=sources)
+        sources=sources,
+        release=release)
+
+
+def _wanted_services(request, env, files, release):
+    """The services whose images are kept, or None to keep every image.
+
+    Pike (tripleoclient 7.x): enabled services that the environments map to
+    a containerized template; environments that containerize nothing (say,
+    only a ContainerImagePrepare) select by their strategies alone instead of
+    silently selecting no image. Train (tripleo-common 11.x): every enabled
+    service not mapped to OS::Heat::None, all of its templates being
+    containerized.
+    """
+    if not (files or request.roles_file):
+        return None
+    roles = services_mod.load_roles(
+        request.roles_file or catalog_mod.default_roles_file(release)
+        or services_mod.default_roles_file())
+    enabled = services_mod.enabled_services(env, roles)
+    if release == "train":
+        registry = env.get("resource_registry") or {}
+        return {s for s in enabled if registry.get(s) != "OS::Heat::None"}
+    containerized = services_mod.containerized_services(env)
+    return enabled & containerized if containerized else None
 
 
 def pacemaker_params():
@@ -292,7 +396,8 @@ def _resolve(request, images, labels, param_image, insecure):
     finally:
         if request.client is None:
             client.close()
-    unpinned = pacemaker_params() & set(param_image)
+    cut = {_image_base(p) for p in pacemaker_params()}
+    unpinned = {p for p in param_image if _image_base(p) in cut}
     if unpinned:
         LOG.warning("not pinned (pacemaker bundles append :pcmklatest to a name:tag): %s",
                     ", ".join(sorted(unpinned)))

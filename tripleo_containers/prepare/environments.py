@@ -43,6 +43,27 @@ def _resolve_registry(registry, base_dir):
     return resolved
 
 
+def _problem(exc):
+    """heatclient wraps the YAML error: say its line, column and problem
+    (its first line alone, "while parsing a flow node", says neither)."""
+    inner = exc.args[0] if exc.args else None
+    mark = getattr(inner, "problem_mark", None)
+    if mark is not None:
+        what = "; ".join(t for t in (getattr(inner, "context", None),
+                                     getattr(inner, "problem", None)) if t)
+        return "line %d, column %d: %s" % (mark.line + 1, mark.column + 1, what)
+    return str(exc).splitlines()[0] if str(exc) else "not a Heat environment"
+
+
+def last_setting(files, key):
+    """The file the merged parameter_defaults ``key`` comes from: the last
+    that sets it (for error messages; later files win)."""
+    for path in reversed(files):
+        if key in (parse_file(path).get("parameter_defaults") or {}):
+            return path
+    return None
+
+
 def parse_file(path):
     """One environment as a dict with resource_registry paths made absolute."""
     from heatclient.common import environment_format
@@ -50,10 +71,10 @@ def parse_file(path):
     try:
         env = environment_format.parse(text)
     except ValueError as e:
-        msg = str(e).splitlines()[0] if str(e) else "not a Heat environment"
         raise exceptions.InputError(
             "environment file %s: %s (a Heat environment is a mapping with "
-            "sections such as parameter_defaults and resource_registry)" % (path, msg))
+            "sections such as parameter_defaults and resource_registry)"
+            % (path, _problem(e)))
     registry = env.get("resource_registry")
     if registry is not None:
         if not isinstance(registry, dict):

@@ -143,20 +143,42 @@ class Cancelled(RegistryError):
     """The run was cancelled (Ctrl-C, SIGTERM) while this request ran."""
 
 
+_WRITES = ("PUT", "POST", "PATCH")
+# Storage driver errnos that no retry within a run will cure.
+_STORAGE_FULL = {28: "no space left on device", 122: "disk quota exceeded",
+                 30: "read-only file system"}
+
+
+def _detail_text(detail):
+    """distribution's ``detail``: a string, or a storage driver error such as
+    {"DriverName": "filesystem", "Enclosed": {"Op": "write", "Err": 28}}."""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, dict):
+        enclosed = detail.get("Enclosed")
+        if isinstance(enclosed, dict) and isinstance(enclosed.get("Err"), int):
+            errno = enclosed["Err"]
+            return "%s %s: %s" % (enclosed.get("Op") or "storage",
+                                  enclosed.get("Path") or "", _STORAGE_FULL.get(
+                                      errno, "errno %d" % errno))
+    return None
+
+
 def _error_body(resp):
-    """First (code, message) of a registry error body, or (None, None)."""
+    """First (code, message, detail) of a registry error body, or Nones."""
     try:
         raw = resp.content[:65536]
         doc = json.loads(raw.decode("utf-8", "replace"))
     except (ValueError, AttributeError, RuntimeError):
-        return None, None
+        return None, None, None
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if not errors or not isinstance(errors, list) or not isinstance(errors[0], dict):
-        return None, None
+        return None, None, None
     first = errors[0]
     code = str(first.get("code") or "") or None
     message = str(first.get("message") or "") or None
-    return code, message
+    detail = _detail_text(first.get("detail"))
+    return code, message, detail[:300] if detail else None
 
 
 def error_for(resp, method=None, url=None, registry=None,
@@ -168,7 +190,7 @@ def error_for(resp, method=None, url=None, registry=None,
     method = method or resp.method
     url = url or resp.url
     status = resp.status_code
-    code, message = _error_body(resp)
+    code, message, detail = _error_body(resp)
     if message is None:
         text = ""
         try:
@@ -177,9 +199,19 @@ def error_for(resp, method=None, url=None, registry=None,
             pass
         message = "HTTP %d %s%s" % (status, resp.reason or "",
                                      (": " + text) if text and "<" not in text[:1] else "")
+    if detail and status >= 500:
+        # an UNKNOWN 500 says nothing; its detail is the actual cause
+        message = "%s (%s)" % (message, detail)
     message = redact_text(message, secrets)
     body = "%s: %s" % (code, message) if code else message
     kw = dict(method=method, url=url, status=status, code=code)
+    if status >= 500 and method in _WRITES:
+        full = any(text in (detail or "") for text in _STORAGE_FULL.values())
+        body += "; the registry failed to store the data%s" % (
+            " (a storage error no retry will cure: free space or fix its "
+            "storage, then run again)" if full else "")
+        if full:
+            return Transient(body, temporary=False, **kw)
     if status in (401, 403):
         return Unauthorized(body, registry=registry,
                             credential_source=credential_source, **kw)

@@ -526,4 +526,14 @@ def stop(state_dir, timeout=5.0):
     if not reg.stop(timeout):
         raise NotRunning("the registry recorded in %s (pid %d) is not running"
                          % (reg.state_dir, reg.pid))
+    # A detached registry is init's child, not ours: until init reaps it the
+    # PID still answers (a zombie, ~2 s here). Wait, bounded, so whoever
+    # checks the PID after "stopped" finds it gone.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(reg.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            break
+        time.sleep(0.02)
     return reg

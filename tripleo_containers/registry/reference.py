@@ -42,6 +42,26 @@ def _is_registry(component):
             or component.startswith("["))
 
 
+class InvalidRegistry(InvalidReference):
+    """A user-given registry address that is not host[:port]."""
+
+    def __init__(self, text, origin):
+        self.text = text
+        self.reason = "not a registry address"
+        ValueError.__init__(
+            self, "%s %r is not a registry address; use HOST:PORT, e.g. "
+                  "192.168.24.1:8787 ([v6addr]:8787 for IPv6)" % (origin, text))
+
+
+def parse_registry(text, origin="registry"):
+    """A registry address given by the user (``host``, ``host:port``,
+    ``[v6]:port``), returned as given; InvalidRegistry naming ``origin``
+    (the option or file it came from) when it is not one."""
+    if not isinstance(text, str) or not valid_host(text):
+        raise InvalidRegistry(text, origin)
+    return text
+
+
 def valid_host(host):
     """True for ``host``, ``host:port``, ``[v6]:port`` as used in references."""
     if not _HOST_RE.match(host or ""):

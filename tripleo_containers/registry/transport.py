@@ -74,6 +74,12 @@ MAX_SMALL_BODY = 4 * 1024 * 1024
 # False) also spares urllib3 a DEBUG record per request converting it.
 _NO_RETRY = connections.urllib3.Retry(total=False, redirect=False)
 _TRANSIENT = (408, 429, 500, 502, 503, 504)
+_WRITES = ("PUT", "POST", "PATCH")
+# After this many 5xx answers in a row to writes, a registry is taken to be
+# failing for good (e.g. a full disk answering 500 UNKNOWN without detail):
+# writes to it are no longer retried. Far above what a transient fault rate
+# makes likely (0.3 ** 8 at a 30 % fault rate).
+WRITE_CIRCUIT = 8
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
 _MAX_RETRY_AFTER = 60.0
@@ -237,6 +243,7 @@ class _RegistryState(object):
         self.scheme = None
         self.challenge = (None, {})
         self.tokens = {}
+        self.failed_writes = 0  # 5xx answers to writes in a row (the circuit)
 
 
 class Transport(object):
@@ -360,15 +367,36 @@ class Transport(object):
                     continue
                 raise err
             LOG.debug("%s %s -> %d", method, errors.redact_url(url), resp.status_code)
+            if method in _WRITES:
+                state = self._state(registry)
+                state.failed_writes = (state.failed_writes + 1
+                                       if resp.status_code >= 500 else 0)
             if retry and resp.status_code in _TRANSIENT:
-                err = errors.Transient("HTTP %d" % resp.status_code,
-                                       retry_after=errors.retry_after(resp))
+                if method in _WRITES:
+                    err, _ = self._transient(resp, method, url, registry)
+                else:  # no need to read the body
+                    err = errors.Transient("HTTP %d" % resp.status_code,
+                                           retry_after=errors.retry_after(resp))
                 if backoff.should_retry(attempt, err):
                     resp.close()
                     backoff.wait(attempt, err)
                     attempt += 1
                     continue
             return resp
+
+    def _transient(self, resp, method, url, registry):
+        """(error, note) of a 408/429/5xx answer, its body read: for a write,
+        the body says whether a retry can help (a full disk cannot), and
+        after WRITE_CIRCUIT failed writes in a row to a registry nothing
+        written to it is retried any more."""
+        resp.read_quiet(65536)
+        err = errors.error_for(resp, method=method, url=url, secrets=self.secrets())
+        if method in _WRITES and err.temporary and (
+                self._state(registry).failed_writes >= WRITE_CIRCUIT):
+            err.temporary = False
+            return err, (" (%d writes in a row to %s failed: not retrying writes "
+                         "to it any more)" % (WRITE_CIRCUIT, registry))
+        return err, ""
 
     # -- ping and auth ------------------------------------------------------
 
@@ -518,11 +546,13 @@ class Transport(object):
             if resp.status_code in expected:
                 return resp
             if resp.status_code in _TRANSIENT:
-                resp.read_quiet(65536)
-                err = errors.error_for(resp, method=method, url=url, secrets=self.secrets())
-                raise errors.Transient(err.detail + " (gave up after retries)",
-                                       method=method, url=url, status=err.status,
-                                       code=err.code, retry_after=err.retry_after)
+                err, note = self._transient(resp, method, url, registry)
+                if not note and retry and err.temporary:
+                    note = " (gave up after retries)"
+                raise errors.Transient(err.detail + note, method=method, url=url,
+                                       status=err.status, code=err.code,
+                                       retry_after=err.retry_after,
+                                       temporary=err.temporary)
             if method != "HEAD":
                 resp.read_quiet(65536)
             raise errors.error_for(
@@ -559,8 +589,10 @@ def _basic(cred):
 
 def _short(exc):
     text = str(exc)
-    m = re.search(r"\[SSL[^\]]*\][^)'\"]*", text) or re.search(
+    # "[SSL: X] reason (_ssl.c:NNN)": up to the reason, so the caller's
+    # parentheses stay balanced
+    m = re.search(r"\[SSL[^\]]*\][^()'\"]*", text) or re.search(
         r"(Connection refused|Name or service not known|timed out|"
         r"Temporary failure in name resolution|RemoteDisconnected[^)]*|"
         r"IncompleteRead\([^)]*\)|Connection reset by peer)", text)
-    return errors.redact_text(m.group(0) if m else exc.__class__.__name__)
+    return errors.redact_text(m.group(0).strip() if m else exc.__class__.__name__)

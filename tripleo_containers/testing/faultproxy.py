@@ -13,6 +13,9 @@ request, either forwards it or injects one fault:
               client connection without replying: the lost-response case
 ``hang``      read the request and never answer (until ``hang_seconds`` or stop):
               a registry that accepts connections but never answers
+``trickle``   forward, send the headers, then the body one byte per
+              ``trickle_seconds`` (until ``hang_seconds`` or stop): a peer
+              that is never silent for long but never gets anywhere
 
 Decisions are deterministic for a seed and independent of thread
 interleaving: whether request N of a given *key* (method, path with upload
@@ -37,7 +40,7 @@ import time
 from urllib.parse import parse_qsl, urlsplit
 
 FAULTS = ("reset", "500", "502", "503", "429", "429-retry-after", "truncate",
-          "stall", "drop", "hang")
+          "stall", "drop", "hang", "trickle")
 _STATUS_TEXT = {"500": "Internal Server Error", "502": "Bad Gateway",
                 "503": "Service Unavailable", "429": "Too Many Requests",
                 "429-retry-after": "Too Many Requests"}
@@ -129,7 +132,7 @@ class FaultProxy(object):
 
     def __init__(self, upstream, rules=(), schedule=None, seed=0, max_per_key=2,
                  decide=None, hook=None, stall_seconds=1.0, hang_seconds=30.0,
-                 max_connections=64, max_faults=None):
+                 max_connections=64, max_faults=None, trickle_seconds=0.5):
         self.upstream = upstream
         host, _, port = upstream.rpartition(":")
         self.upstream_addr = (host, int(port))
@@ -141,6 +144,7 @@ class FaultProxy(object):
         self.hook = hook
         self.stall_seconds = min(float(stall_seconds), 10.0)
         self.hang_seconds = min(float(hang_seconds), 120.0)
+        self.trickle_seconds = max(0.01, float(trickle_seconds))
         self.max_faults = max_faults
         self.counts = collections.Counter()   # fault name -> times injected
         self.requests = []                    # every ProxyRequest, arrival order
@@ -351,6 +355,16 @@ class FaultProxy(object):
                 conn.shutdown(socket.SHUT_WR)  # FIN: a short body, not a reset
                 return
             conn.sendall(_rewrite_head(status_line, headers) + body)
+            return
+        if fault == "trickle":
+            self._record(req, fault)
+            conn.sendall(_rewrite_head(status_line, headers))
+            deadline = time.monotonic() + self.hang_seconds
+            for chunk in up.stream_to_eof():
+                for i in range(len(chunk)):
+                    if self._stop.wait(self.trickle_seconds) or time.monotonic() > deadline:
+                        return
+                    conn.sendall(chunk[i:i + 1])
             return
         if fault == "stall":
             self._record(req, fault)

@@ -5,4 +5,4 @@
 prints and raises only for unusable input (an unreadable roles file).
 """
 from tripleo_containers.validate.core import validate  # noqa: F401
-from tripleo_containers.validate.findings import ERROR, WARNING, Finding  # noqa: F401
+from tripleo_containers.validate.findings import ERROR, INFO, WARNING, Finding, hints  # noqa: F401

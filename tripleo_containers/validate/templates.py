@@ -13,7 +13,9 @@ import re
 STANDARD_PARAMETERS = frozenset([
     "ServiceData", "ServiceNetMap", "EndpointMap", "DefaultPasswords",
     "RoleName", "RoleParameters"])
-IMAGE_PARAM = re.compile(r"^(Docker|Container)[A-Za-z0-9]*Image$")
+# Docker<X>Image (Pike), Container<X>Image (Train) and Train's Ceph dashboard
+# images (PrometheusContainerImage, GrafanaContainerImage, ...)
+IMAGE_PARAM = re.compile(r"^((Docker|Container)[A-Za-z0-9]*Image|[A-Za-z0-9]+ContainerImage)$")
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".template")
 
 
@@ -37,6 +39,27 @@ def registry_files(registry):
                 yield path
         elif is_file_type(value):
             yield value
+
+
+def plan_rendered(path):
+    """The Jinja2 template the deployment plan renders ``path`` from, or None.
+
+    tripleo-heat-templates ships foo.j2.yaml for foo.yaml and, per role,
+    dir/x.role.j2.yaml for dir/<role>-x.yaml; the plan writes the .yaml files,
+    so a checkout or package tree lacks them until then.
+    """
+    folder, name = os.path.split(path)
+    if not name.endswith(".yaml"):
+        return None
+    stem = name[:-len(".yaml")]
+    candidates = [stem + ".j2.yaml"]
+    if "-" in stem:
+        candidates.append(stem.split("-", 1)[1] + ".role.j2.yaml")
+    for candidate in candidates:
+        source = os.path.join(folder, candidate)
+        if os.path.isfile(source):
+            return source
+    return None
 
 
 def is_image_param(name):
@@ -68,6 +91,10 @@ class TemplateIndex(object):
     def _read(path):
         from heatclient.common import template_format
         if not os.path.isfile(path):
+            if plan_rendered(path):
+                return Problem("template-rendered", path,
+                               "rendered by the deployment plan from %s"
+                               % os.path.basename(plan_rendered(path)))
             return Problem("template-missing", path,
                            "template file does not exist")
         try:

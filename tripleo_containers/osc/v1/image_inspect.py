@@ -10,15 +10,24 @@ from tripleo_containers.osc.v1 import common
 LOG = logging.getLogger(__name__)
 
 
-def make_client(parsed_args):
+def make_client(parsed_args, registry):
+    """A client for these options, talking to ``registry`` (host:port)."""
     from tripleo_containers.registry import connect
-    return common.run(connect.make_client, **common.registry_kwargs(parsed_args))
+    return common.run(connect.make_client, **common.registry_kwargs(parsed_args, registry))
 
 
-def call(parsed_args, func, *args, **kwargs):
+def call(parsed_args, registry, func, *args, **kwargs):
     """Run ``func(client, *args)`` with a client for these options."""
-    with make_client(parsed_args) as client:
+    with make_client(parsed_args, registry) as client:
         return common.run(func, client, *args, **kwargs)
+
+
+def parse_registry(text, origin):
+    from tripleo_containers.registry import reference
+    try:
+        return reference.parse_registry(text, origin)
+    except reference.InvalidReference as exc:
+        raise osc_exc.CommandError(str(exc))
 
 
 def parse_ref(text, what="image"):
@@ -26,7 +35,7 @@ def parse_ref(text, what="image"):
     return common.run(ops.parse_ref, text, what)
 
 
-class ListImages(command.Lister):
+class ListImages(common.NoBlankTable, command.Lister):
     """List the repositories and tags of a registry."""
 
     auth_required = False
@@ -36,24 +45,25 @@ class ListImages(command.Lister):
         parser.add_argument(
             "--registry", metavar="<host:port>",
             help="Registry to list (default: the undercloud registry, "
-                 "<br-ctlplane address>:8787).")
+                 "<br-ctlplane address>:8787, plain HTTP unless "
+                 "--undercloud-registry-tls).")
         parser.add_argument(
             "--digests", action="store_true",
             help="Also show each tag's manifest digest (one HEAD per tag).")
         parser.add_argument(
             "--page-size", type=int, default=1000, metavar="<n>",
             help="Entries asked for per _catalog / tags/list request (default 1000).")
+        common.add_undercloud_tls_option(parser)
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
-        from tripleo_containers.prepare import core
         from tripleo_containers.registry import undercloud
         from tripleo_containers.registry import ops
         if parsed_args.page_size < 1:
             raise osc_exc.CommandError("--page-size must be at least 1")
         registry = parsed_args.registry or undercloud.default_push_destination()
-        common.run(core.registry_host, registry, "--registry")
-        rows = call(parsed_args, ops.list_images, registry,
+        parse_registry(registry, "--registry")
+        rows = call(parsed_args, registry, ops.list_images, registry,
                     page_size=parsed_args.page_size, digests=parsed_args.digests)
         columns = ("Repository", "Tag") + (("Digest",) if parsed_args.digests else ())
         return columns, [(r, t or "", d or "")[:len(columns)] for r, t, d in rows]
@@ -73,6 +83,7 @@ class ShowImage(command.ShowOne):
             "--platform", default="linux/amd64", metavar="<os/arch>",
             help="For a multi-platform image: which variant's config and "
                  "layers to show (default linux/amd64).")
+        common.add_undercloud_tls_option(parser)
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
@@ -80,7 +91,7 @@ class ShowImage(command.ShowOne):
         from osc_lib.cli import format_columns
         from tripleo_containers.registry import ops
         ref = parse_ref(parsed_args.image)
-        info = call(parsed_args, ops.show, ref, parsed_args.platform)
+        info = call(parsed_args, ref.registry, ops.show, ref, parsed_args.platform)
         layers = [dict(l) for l in info["layers"]]
         fields = (
             ("Name", info["name"]),
@@ -112,21 +123,41 @@ class DeleteImage(command.ShowOne):
                             help="Image to delete; a tag is resolved to its digest first.")
         parser.add_argument("--yes", "-y", action="store_true",
                             help="Do not ask for confirmation.")
+        common.add_undercloud_tls_option(parser)
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
         from tripleo_containers.registry import ops
         ref = parse_ref(parsed_args.image)
-        with make_client(parsed_args) as client:
+        with make_client(parsed_args, ref.registry) as client:
             digest = common.run(ops.resolve_digest, client, ref)
             if not parsed_args.yes:
                 self._confirm(ref, digest)
-            common.run(ops.delete, client, ref, digest)
+            self._delete(client, ref, digest)
         return ("Name", "Digest", "Deleted"), (ref.name, digest, True)
+
+    def _delete(self, client, ref, digest):
+        from tripleo_containers.registry import client as client_mod
+        from tripleo_containers.registry import ops
+        try:
+            return common.run(ops.delete, client, ref, digest)
+        except osc_exc.CommandError as exc:
+            refused = exc.__context__
+            if not isinstance(refused, client_mod.DeleteRefused):
+                raise
+            raise osc_exc.CommandError(
+                "%s %s: registry %s does not allow deletes (405 UNSUPPORTED); one "
+                "started by `registry start`: stop it and start it again with `%s "
+                "--delete-enabled` and the same --address and --state-dir (its images "
+                "stay); another distribution registry: set storage.delete.enabled: "
+                "true in its config and restart it (a pull-through mirror never "
+                "deletes)" % (refused.method, refused.url, ref.registry,
+                              common.sibling_command(self, "image delete",
+                                                     "registry start")))
 
     def _confirm(self, ref, digest):
         stdin = getattr(self.app, "stdin", None) or sys.stdin
-        if not _isatty(stdin):
+        if not common.isatty(stdin):
             raise osc_exc.CommandError(
                 "not deleting %s without confirmation: pass --yes" % ref)
         stderr = getattr(self.app, "stderr", None) or sys.stderr
@@ -134,10 +165,3 @@ class DeleteImage(command.ShowOne):
         stderr.flush()
         if stdin.readline().strip().lower() not in ("y", "yes"):
             raise osc_exc.CommandError("%s not deleted" % ref)
-
-
-def _isatty(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False

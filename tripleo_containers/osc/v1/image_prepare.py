@@ -23,14 +23,20 @@ class Prepare(command.Lister):
         parser.add_argument(
             "--template-file", metavar="<file>",
             help="Image catalog template (default: the installed "
-                 "container-images/overcloud_containers.yaml.j2).")
+                 "container-images/overcloud_containers.yaml.j2 for Pike, "
+                 "container-images/train/tripleo_containers.yaml.j2 for Train).")
+        shown = _catalog_defaults()
         parser.add_argument("--namespace", metavar="<registry/namespace>",
-                            help="Registry and namespace of the source images, "
-                                 "e.g. docker.io/tripleopike.")
-        parser.add_argument("--tag", metavar="<tag>", help="Image tag.")
+                            help="Registry and namespace of the source images "
+                                 "(default: %s)." % shown("namespace"))
+        parser.add_argument("--tag", metavar="<tag>",
+                            help="Image tag (default: %s)." % shown("tag"))
         parser.add_argument("--prefix", metavar="<prefix>",
-                            help="Image name prefix, e.g. centos-binary-.")
-        parser.add_argument("--suffix", metavar="<suffix>", help="Image name suffix.")
+                            help="Image name prefix (default: %s); a missing "
+                                 "trailing '-' is added (os -> os-)." % shown("name_prefix"))
+        parser.add_argument("--suffix", metavar="<suffix>",
+                            help="Image name suffix (default: %s); a missing "
+                                 "leading '-' is added (foo -> -foo)." % shown("name_suffix"))
         parser.add_argument(
             "--set", metavar="<key=value>", action="append", default=[],
             dest="set_values",
@@ -84,9 +90,15 @@ class Prepare(command.Lister):
                  "destination); 'destination' resolves them at the push "
                  "destination, i.e. run prepare again after upload.")
         parser.add_argument(
-            "--parameter-scheme", choices=("docker", "container"), default="docker",
+            "--release", choices=("pike", "train"),
+            help="TripleO release whose catalog, image filter and parameter names "
+                 "to use. Default: train when --parameter-scheme container is given "
+                 "or the environments hold a ContainerImagePrepare, else pike.")
+        parser.add_argument(
+            "--parameter-scheme", choices=("docker", "container"),
             help="Image parameter names: docker = Docker<X>Image (Pike), "
-                 "container = Container<X>Image (Train and later).")
+                 "container = Container<X>Image (Train and later). Default: the "
+                 "release's.")
         return parser
 
     def take_action(self, parsed_args):
@@ -97,6 +109,7 @@ class Prepare(command.Lister):
             "--output-images-file": parsed_args.output_images_file,
             "--output-env-file": parsed_args.output_env_file,
             "--output-kolla-globals": parsed_args.output_kolla_globals})
+        common.use_installed_data(parsed_args, self.app.stderr)
         values = common.key_values(parsed_args.set_values, "--set")
         for option, key in (("namespace", "namespace"), ("tag", "tag"),
                             ("prefix", "name_prefix"), ("suffix", "name_suffix")):
@@ -111,6 +124,8 @@ class Prepare(command.Lister):
             env_files=parsed_args.environment_files,
             env_dirs=parsed_args.environment_directories,
             roles_file=parsed_args.roles_file, scheme=parsed_args.parameter_scheme,
+            release=parsed_args.release or (
+                "train" if parsed_args.parameter_scheme == "container" else None),
             tag_from_label=parsed_args.tag_from_label,
             pin_digests=parsed_args.pin_digests, ca_bundles=parsed_args.ca_bundles,
             credentials_file=parsed_args.registry_credentials)
@@ -120,11 +135,39 @@ class Prepare(command.Lister):
             files[parsed_args.output_images_file] = output.images_file(result)
         if parsed_args.output_env_file:
             files[parsed_args.output_env_file] = output.env_file(
-                result, common.command_line())
+                result, common.command_line(self.app))
         if parsed_args.output_kolla_globals:
             files[parsed_args.output_kolla_globals] = common.run(
                 output.kolla_globals, result)
         common.run(fileutil.atomic_write_all, files)
-        LOG.info("%d images, %d parameters", len(result.images), len(result.params))
+        # on stderr, not LOG.info: `openstack` shows only warnings by default
+        self.app.stderr.write("%d images, %d parameters\n"
+                              % (len(result.images), len(result.params)))
         return (("Image", "Push destination"),
                 [(i.imagename, i.push_destination or "") for i in result.images])
+
+
+def _catalog_defaults():
+    """key -> text for --help, from each release's defaults file (the one
+    place they live, so --help cannot drift from what prepare uses)."""
+    from tripleo_containers import exceptions
+    from tripleo_containers.prepare import catalog
+    per_release = []
+    for release in catalog.RELEASES:
+        try:
+            per_release.append((release, catalog.defaults(release)))
+        except (exceptions.Error, OSError):
+            pass
+
+    def shown(key):
+        texts = [(r, str(v.get(key)) or "none") for r, v in per_release
+                 if v.get(key) is not None]
+        if not texts:
+            return "the catalog's"
+        if len(set(t for _, t in texts)) == 1:
+            text = texts[0][1]
+        else:
+            text = ", ".join("%s for %s" % (t, r.capitalize()) for r, t in texts)
+        # %% survives argparse's own %-formatting of help texts
+        return text.replace("%", "%%")
+    return shown

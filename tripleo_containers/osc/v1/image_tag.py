@@ -28,11 +28,12 @@ class DiscoverTag(command.Command):
         parser.add_argument(
             "--platform", default="linux/amd64", metavar="<os/arch>",
             help="Variant of a multi-platform image to read (default linux/amd64).")
+        common.add_undercloud_tls_option(parser)
         return common.add_registry_options(parser)
 
     def take_action(self, parsed_args):
         from tripleo_containers.registry import ops
         ref = image_inspect.parse_ref(parsed_args.image, "--image")
-        found = image_inspect.call(parsed_args, ops.discover_tag, ref,
+        found = image_inspect.call(parsed_args, ref.registry, ops.discover_tag, ref,
                                    parsed_args.tag_from_label, parsed_args.platform)
         self.app.stdout.write(found.tag + "\n")

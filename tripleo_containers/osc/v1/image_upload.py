@@ -4,90 +4,14 @@ import os
 import signal
 import sys
 import threading
-import time
 
 from osc_lib import exceptions as osc_exc
 from osc_lib.command import command
 
 from tripleo_containers.osc.v1 import common
+from tripleo_containers.osc.v1 import progressbar
 
 LOG = logging.getLogger(__name__)
-MIB = 1024.0 * 1024.0
-
-
-class _Progress(object):
-    """Engine progress -> a one-line bar on a terminal, log lines otherwise.
-
-    Duck-typed against tripleo_containers.copy.engine.Progress so this module
-    does not import the library at start-up.
-    """
-
-    def __init__(self, stream, tty):
-        self.stream = stream
-        self.tty = tty
-        self.lock = threading.Lock()
-        self.total_images = 0
-        self.done_images = 0
-        self.total_bytes = 0
-        self.moved = 0
-        self.last_draw = 0.0
-        self.started = time.monotonic()
-
-    def starting(self, images):
-        with self.lock:
-            self.total_images = images
-
-    def planned(self, plan):
-        with self.lock:
-            self.total_images = max(self.total_images, plan.images)
-            self.total_bytes = plan.bytes_to_move
-            if not self.tty:
-                self._line("plan: %d images (%d already present), %d unique blobs, "
-                           "%.1f MiB to upload, %d blobs already there, %d mounts" % (
-                               plan.images, plan.images_present, plan.unique_blobs,
-                               plan.bytes_to_move / MIB, plan.blobs_present, plan.mounts))
-            self._draw(force=True)
-
-    def bytes_moved(self, count):
-        with self.lock:
-            self.moved += count
-            self._draw()
-
-    def image_done(self, result):
-        with self.lock:
-            self.done_images += 1
-            # why an image failed is said once per reason, after the run
-            if not self.tty:
-                self._line("[%d/%d] %s: %s (%.1f MiB)" % (
-                    self.done_images, max(self.total_images, self.done_images),
-                    result.status, result.destination, result.bytes_moved / MIB))
-            self._draw(force=True)
-
-    def finish(self):
-        with self.lock:
-            if self.tty:
-                self.stream.write("\r\033[K")
-                self.stream.flush()
-
-    def _line(self, text):
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def _draw(self, force=False):
-        now = time.monotonic()
-        if not self.tty or (not force and now - self.last_draw < 0.2):
-            return
-        self.last_draw = now
-        frac = self.moved / float(self.total_bytes) if self.total_bytes else (
-            self.done_images / float(self.total_images or 1))
-        width = 30
-        full = int(min(frac, 1.0) * width)
-        self.stream.write("\r[%s%s] %d/%d images  %.1f/%.1f MiB  %.0fs" % (
-            "#" * full, "." * (width - full), self.done_images, self.total_images,
-            self.moved / MIB, self.total_bytes / MIB, now - self.started))
-        self.stream.flush()
 
 
 class Upload(command.Lister):
@@ -121,6 +45,14 @@ class Upload(command.Lister):
             help="Show the transfer plan (images, unique blobs, bytes to move, "
                  "blobs already present, mounts) without writing anything.")
         parser.add_argument(
+            # not --verify: openstackclient's global --verify (TLS) takes it
+            "--verify-blobs", dest="verify", action="store_true",
+            help="Check every blob of every destination image, even one whose "
+                 "manifest already matches the source (one HEAD per blob), and "
+                 "copy again what is missing; with --dry-run, report it. Use it "
+                 "when a destination image will not pull ('blob unknown') or "
+                 "its storage was damaged, cleaned or restored."),
+        parser.add_argument(
             "--source-daemon", nargs="?", const="", metavar="<DOCKER_HOST>",
             help="Read the images from a local Docker daemon (e.g. built by "
                  "'image build') instead of their source registry: the daemon "
@@ -144,7 +76,9 @@ class Upload(command.Lister):
         if parsed_args.timeout is not None and not 0 < parsed_args.timeout <= 3600:
             raise osc_exc.CommandError("--timeout must be between 0 and 3600 seconds")
         stream = getattr(self.app, "stderr", None) or sys.stderr
-        progress = _Progress(stream, _isatty(stream))
+        # the daemon path has no plan phase: nothing to hold its lines for
+        progress = progressbar.Progress(stream, common.isatty(stream),
+                                        plan_first=parsed_args.source_daemon is None)
         try:
             if parsed_args.source_daemon is not None:
                 results = self._from_daemon(parsed_args, progress)
@@ -156,7 +90,7 @@ class Upload(command.Lister):
                         upload.upload, parsed_args.config_files, jobs=parsed_args.jobs,
                         dry_run=parsed_args.dry_run, progress=progress,
                         timeout=parsed_args.timeout, cancel=cancel,
-                        destinations=parsed_args.destinations,
+                        verify=parsed_args.verify, destinations=parsed_args.destinations,
                         **common.registry_kwargs(parsed_args))
                 if cancel.is_set():
                     progress.finish()
@@ -166,9 +100,10 @@ class Upload(command.Lister):
             progress.finish()
         _say_failures(progress, results)
         if parsed_args.dry_run:
-            progress._line("dry run: nothing written")
+            progress.note("dry run: nothing written")
+        else:
+            progress.totals(results)
         failed = [r for r in results if r.status == "failed"]
-        self._failure = None
         if failed:
             self._failure = "%d of %d images failed to copy" % (len(failed), len(results))
         columns = ("Image", "Destination", "Result", "Digest", "Bytes moved")
@@ -179,10 +114,10 @@ class Upload(command.Lister):
     @staticmethod
     def _from_daemon(parsed_args, progress):
         # No plan phase: the daemon gives layer digests only per image.
-        if parsed_args.dry_run:
+        if parsed_args.dry_run or parsed_args.verify:
             raise osc_exc.CommandError(
-                "--dry-run plans registry-to-registry copies only; it cannot be "
-                "combined with --source-daemon")
+                "--dry-run and --verify-blobs work on registry-to-registry "
+                "copies only; they cannot be combined with --source-daemon")
         from tripleo_containers.build import daemon
         return common.run(
             daemon.upload, parsed_args.config_files,
@@ -191,6 +126,8 @@ class Upload(command.Lister):
             **common.registry_kwargs(parsed_args))
 
     def run(self, parsed_args):
+        # cliff prints the rows after take_action returns: the batch's
+        # failure is raised only then, so the table still shows every image
         self._failure = None
         status = super().run(parsed_args)
         if self._failure:
@@ -228,7 +165,7 @@ def _say_failures(progress, results):
     """Why images failed, once per reason (copy/report.py)."""
     from tripleo_containers.copy import report
     for line in report.failure_lines(results):
-        progress._line(line)
+        progress.note(line)
 
 
 def _interrupted(stream, results):
@@ -244,10 +181,3 @@ def _interrupted(stream, results):
         sys.stdout.flush()
         os._exit(130)
     raise KeyboardInterrupt()  # cliff: exit status 130, no traceback
-
-
-def _isatty(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False

@@ -122,8 +122,9 @@ class StartRegistry(command.ShowOne):
             ("access_log", reg.access_log),
             ("heat_environment", heat), ("docker_daemon", daemon),
             ("kolla_ansible_globals", kolla),
-            ("stop_with", "openstack overcloud container registry stop "
-                          "--state-dir %s" % reg.state_dir),
+            ("stop_with", "%s --state-dir %s" % (
+                common.sibling_command(self, "registry start", "registry stop"),
+                reg.state_dir)),
         ]
         if reg.host in ("127.0.0.1", "localhost", "::1"):
             rows.append(("note", "listening on loopback only: other nodes cannot "
