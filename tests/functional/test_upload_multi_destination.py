@@ -7,6 +7,7 @@ import json
 import yaml
 
 from osc_cli import openstack
+from tripleo_containers.testing import faultproxy
 from tripleo_containers.testing import images
 
 
@@ -93,3 +94,27 @@ def test_a_bad_push_destination_is_one_line(tmp_path):
     assert proc.returncode != 0
     assert "--push-destination 'http://h:1/' is not a registry address" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_site_that_drops_its_uploads_gets_them_from_another_site(
+        registry_factory, request_counter, skopeo, tmp_path):
+    # The source is read once into all three sites at once; the site whose
+    # first PUT of every blob is reset gets that blob again from a site
+    # that has it, never from the source a second time.
+    src = registry_factory()
+    seeded = images.seed_kolla_set(src.url, images=images.KOLLA_IMAGES[:4], sizes="small")
+    sites = [registry_factory() for _ in range(3)]
+    rule = faultproxy.Rule("reset", methods=["PUT"], routes=["upload"])
+    with faultproxy.FaultProxy(sites[2].address, rules=[rule], max_per_key=1) as flaky:
+        addresses = [sites[0].address, sites[1].address, flaky.address]
+        entries = [{"imagename": img.reference, "push_destination": a}
+                   for img in seeded.images.values() for a in addresses]
+        path = _write(tmp_path / "images.yaml", entries, [src.address] + addresses)
+        source = request_counter(src)
+        proc, rows = _upload("--config-file", path)
+    assert proc.returncode == 0, proc.stderr
+    assert {r["Result"] for r in rows} == {"copied"}
+    assert flaky.counts["reset"] >= 1
+    _check_copied(skopeo, seeded, sites)
+    assert sorted(e.path.rsplit("/", 1)[1] for e in source.entries(
+        method="GET", route="blob")) == sorted(seeded.blobs)

@@ -677,21 +677,72 @@ class _Run(object):
         return list(leaders.values())
 
     def _upload_entry(self, entry):
+        with self.lock:
+            followers, entry.followers = entry.followers, []
+        if followers:
+            # One source read streamed into every destination at once.
+            left = self._tee([entry] + followers)
+            if not left:
+                return
+            if entry in left:
+                # Nothing landed from the stream where the leader goes: it
+                # retries on its own and the others follow it as below.
+                entry.followers = [e for e in left if e is not entry]
+            else:
+                self._follow(entry, left)
+                return
         try:
             self._upload(entry, entry.missing[0], None, entry.missing[1:])
         finally:
             with self.lock:
                 followers, entry.followers = entry.followers, []
-            for other in followers:
-                if entry.landed_in is not None:
-                    # Read it back from the registry that has it: near, and
-                    # the source is read once whatever the number of sites.
-                    # The source stays the fallback of a retry.
-                    other.sources = [_repo(entry.registry, entry.landed_in)] + other.sources
-                if other.size <= SMALL_BLOB:
-                    self.tracker.submit(self.meta, self._upload_entry, other)
-                else:
-                    self._submit_upload(self._upload_entry, other)
+            self._follow(entry, followers)
+
+    def _follow(self, entry, followers):
+        for other in followers:
+            if entry.landed_in is not None:
+                # Read it back from the registry that has it: near, and
+                # the source is read once whatever the number of sites.
+                # The source stays the fallback of a retry.
+                other.sources = [_repo(entry.registry, entry.landed_in)] + other.sources
+            if other.size <= SMALL_BLOB:
+                self.tracker.submit(self.meta, self._upload_entry, other)
+            else:
+                self._submit_upload(self._upload_entry, other)
+
+    def _tee(self, entries):
+        """Stream one source read of a blob into the first repository of
+        every entry (the same blob on several destination registries);
+        returns the entries it did not land."""
+        client, left, live, targets = self.client, [], [], []
+        for entry in entries:
+            dst = _repo(entry.registry, entry.missing[0])
+            if not self._wanted(dst, entry.digest, entry.missing[1:]):
+                continue
+            try:
+                location = client.start_upload(dst)
+            except Exception as exc:
+                LOG.debug("upload session at %s refused: %s", dst.name, _error_text(exc))
+                left.append(entry)
+                continue
+            self._opened(location, dst)
+            live.append(entry)
+            targets.append((dst, location))
+        if not targets:
+            return left
+        head = entries[0]
+        results = client.tee_blob(head.sources[0], targets, head.digest, head.size,
+                                  on_bytes=self._moved)
+        for entry, (dst, location), sent in zip(live, targets, results):
+            self._closed(location)
+            if isinstance(sent, Exception):
+                LOG.debug("tee of %s to %s failed: %s", entry.digest, dst.name,
+                          _error_text(sent))
+                client.cancel_upload(dst, location)
+                left.append(entry)
+            else:
+                self._landed(entry, entry.missing[0], entry.missing[1:], sent)
+        return left
 
     def _upload(self, entry, repo, location, then_mount):
         """Upload one blob into ``repo`` (whole-upload retries), then mount it

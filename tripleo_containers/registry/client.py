@@ -142,6 +142,9 @@ def with_query(url, **params):
                        urlencode(query), parts.fragment))
 
 
+_FAILED = object()  # tee_blob's end-of-stream marker for a failed source read
+
+
 class VerifiedStream(object):
     """Iterate a blob GET in chunks, hashing; the last chunk is held back
     until size and digest check out, so a corrupt blob never completes its
@@ -416,6 +419,83 @@ class Client(object):
         finally:
             resp.close()
         return stream.sent
+
+    def tee_blob(self, src_repo, targets, digest, size, on_bytes=None, depth=8):
+        """One source read of a blob streamed into several uploads at once:
+        ``targets`` is [(destination repo, upload location)]. Returns, per
+        target, the bytes sent or the exception that stopped it. A
+        destination that fails drops out; the others go on. A source fault
+        or a digest mismatch stops them all, so that none completes."""
+        import queue
+        from concurrent import futures
+        if ranged_mod.worth_it(size):
+            resp = self._open_ranged(src_repo, digest, size)
+        else:
+            resp = self._open_sized(src_repo, digest, size)
+        count = (lambda n: on_bytes(n * len(targets))) if on_bytes else None
+        stream = VerifiedStream(resp, digest, size, count, pace=self.transport.pace)
+        pipes = [queue.Queue(depth) for _ in targets]
+        done = [threading.Event() for _ in targets]
+        cancel = self.transport.cancel
+
+        class Body(object):
+            def __init__(self, pipe):
+                self.pipe = pipe
+
+            def __len__(self):
+                return size
+
+            def __iter__(self):
+                while True:
+                    try:
+                        item = self.pipe.get(timeout=0.2)
+                    except queue.Empty:
+                        if cancel.is_set():
+                            raise errors.Cancelled("cancelled")
+                        continue
+                    if item is None:
+                        return
+                    if item is _FAILED:
+                        # the source's own error is what every target reports
+                        raise errors.Interrupted("the source read of %s failed" % digest)
+                    yield item
+
+        def put(index):
+            dst, location = targets[index]
+            try:
+                self.push_blob(dst, digest, size, Body(pipes[index]), location)
+                return size
+            except Exception as exc:
+                return exc
+            finally:
+                done[index].set()
+
+        def hand(item):
+            for pipe, finished in zip(pipes, done):
+                while not finished.is_set() and not cancel.is_set():
+                    try:
+                        pipe.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+
+        failure = None
+        with futures.ThreadPoolExecutor(len(targets), "tee") as pool:
+            puts = [pool.submit(put, i) for i in range(len(targets))]
+            try:
+                for chunk in stream:
+                    hand(chunk)
+                    if all(d.is_set() for d in done):
+                        break
+            except Exception as exc:
+                failure = exc
+            finally:
+                resp.close()
+            hand(_FAILED if failure is not None else None)
+            results = [f.result() for f in puts]
+        if failure is not None:
+            return [failure] * len(targets)
+        return results
 
     def _open_sized(self, src_repo, digest, size):
         resp = self.open_blob(src_repo, digest)
