@@ -102,3 +102,30 @@ def test_uploads_above_jobs_wait_at_the_gate_until_it_widens():
     gate.leave()
     gate.widen(0)
     assert gate.enter() is False  # full and cancelled: give up
+
+
+def test_a_corrupt_blob_streamed_to_several_sites_lands_at_none():
+    from fake_registry import digest_of
+    src, sites = FakeRegistry(), [FakeRegistry(), FakeRegistry()]
+    try:
+        good, bad = b"good-layer" * 3000, b"bad-layer" * 3000
+        src.add_image("ns/x", "t", [good, bad])
+        src.blobs[digest_of(bad)] = b"Y" * len(bad)
+        tr = transport.Transport(insecure=[src.address] + [s.address for s in sites],
+                                 retries=1, sleep=lambda s: None, timeout=(5, 10))
+        eng = engine.Engine(client_mod.Client(tr), jobs=2, meta_jobs=4)
+        jobs = [engine.CopyJob(reference.parse("%s/ns/x:t" % src.address),
+                               reference.parse("%s/ns/x:t" % site.address)) for site in sites]
+        try:
+            results, _ = eng.run(jobs)
+        finally:
+            tr.close()
+        assert [r.status for r in results] == [engine.FAILED] * 2
+        assert all("hashing to" in r.error for r in results)
+        for site in sites:
+            assert digest_of(bad) not in site.blobs
+            assert digest_of(good) in site.blobs
+            assert not [r for r in site.requests("PUT") if "/manifests/" in r.path]
+    finally:
+        for reg in [src] + sites:
+            reg.close()

@@ -12,8 +12,9 @@ The order of work is what makes this fast and safe:
    they cost round trips, not bandwidth), and as soon as it has committed
    mount it into every other repository that needs it (a mount costs about
    what a HEAD does); a blob that several destination registries lack is
-   read from the source once: the first registry's copy is the source of
-   the others (the source may be far away, the destinations are near);
+   read from the source once and streamed into all of them at once (a
+   destination whose upload fails gets it from one that has it later: the
+   source may be far away, the destinations are near);
 4. push an image's manifests (list children by digest, then the tag) as soon
    as its own blobs are all in its repository.
 
