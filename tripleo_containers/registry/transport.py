@@ -4,7 +4,9 @@ The client above never sees a 401 or a retry. What this owns:
 
 * one ping of ``/v2/`` per registry decides the auth scheme; the URL scheme
   is https unless the registry was explicitly marked insecure (plain HTTP),
-  and never silently downgraded;
+  and never silently downgraded; the first requests to a registry go out
+  beside its ping, without credentials, so that on a long RTT a re-run's
+  HEADs do not wait for the ping's round trips;
 * Basic and Bearer (a token is reused for any request its scope set covers
   until shortly before it expires, re-fetched once on a 401);
 * redirects followed here, so an Authorization header never reaches
@@ -239,6 +241,7 @@ class _RegistryState(object):
     def __init__(self):
         self.lock = threading.Lock()
         self.pinged = False
+        self.pinging = False  # a background ping was started
         self.error = None
         self.scheme = None
         self.challenge = (None, {})
@@ -332,10 +335,10 @@ class Transport(object):
             resp.preload(MAX_SMALL_BODY)
         return resp
 
-    def _send(self, method, url, headers, data, stream, retry, registry):
-        """One logical request: retries, TLS/connection errors typed."""
+    def _send(self, method, url, headers, data, stream, retry, registry, attempt=0):
+        """One logical request: retries, TLS/connection errors typed;
+        ``attempt`` counts the tries already made (the one beside the ping)."""
         backoff = self.backoff
-        attempt = 0
         while True:
             # DELETE is how a cancelled run cleans up its upload sessions
             if backoff.cancel.is_set() and method != "DELETE":
@@ -427,6 +430,57 @@ class Transport(object):
             state.pinged = True
             return state
 
+    def _ping_beside(self, registry, state):
+        """Start the ping of ``registry`` in the background, once."""
+        with self._states_lock:
+            if state.pinging:
+                return
+            state.pinging = True
+
+        def run():
+            try:
+                self.ping(registry)
+            except Exception as exc:  # kept in state.error; the caller re-raises
+                LOG.debug("ping of %s: %s", registry, _short(exc))
+        threading.Thread(target=run, name="ping " + registry, daemon=True).start()
+
+    def _early(self, method, registry, url, headers, stream):
+        """Send a bodiless request before ``registry`` is pinged, beside the
+        ping, without credentials and without retries; then wait for the
+        ping.  Returns (state, response or None): None when the answer is no
+        use (no answer, a 401, or a refusal from a registry that asked for
+        credentials) and the request must be sent again the ordinary way; a
+        temporary error is kept as the first try.  A failed ping raises its error, as it would have
+        before the request: one error per registry, not one per image."""
+        state = self._state(registry)
+        self._ping_beside(registry, state)
+        resp = None
+        try:
+            resp = self._open(method, url, headers, None, stream)
+        except (connections.SSL_ERRORS + connections.NETWORK_ERRORS
+                + (connections.ProxyUnsupported,)) as exc:
+            LOG.debug("%s %s before the ping: %s", method,
+                      errors.redact_url(url), _short(exc))
+        try:
+            state = self.ping(registry)
+        except BaseException:
+            if resp is not None:
+                resp.close()
+            raise
+        if resp is not None:
+            LOG.debug("%s %s -> %d (beside the ping)", method,
+                      errors.redact_url(url), resp.status_code)
+            # A registry that wants credentials may answer 404 for a
+            # repository it hides from anonymous clients: with a challenge,
+            # only a success without credentials is taken as it is.
+            refused = resp.status_code >= 400 and state.challenge[0] is not None
+            if resp.status_code in _TRANSIENT and not refused:
+                return state, resp  # the first of its retries
+            if refused or resp.status_code == 401:
+                resp.close()
+                resp = None
+        return state, resp
+
     def _token(self, registry, state, scopes, force=False):
         key = tuple(sorted(set(scopes)))
         now = time.monotonic()
@@ -508,10 +562,16 @@ class Transport(object):
         ``repository:ns/x:pull,push``. Returns the response if its status is
         in ``expected``; otherwise raises the typed error.
         """
-        state = self.ping(registry)
         url = path if "://" in path else self.base_url(registry) + path
         host = urlsplit(url).netloc
         hdrs = dict(headers or {})
+        early = None
+        state = self._state(registry)
+        if (not state.pinged and state.error is None and method in ("GET", "HEAD")
+                and data is None and not self.backoff.cancel.is_set()):
+            state, early = self._early(method, registry, url, hdrs, stream)
+        else:
+            state = self.ping(registry)
         auth = self._auth_header(registry, state, scopes)
         reauthed = False
         hops = 0
@@ -519,7 +579,24 @@ class Transport(object):
             send_headers = dict(hdrs)
             if auth and urlsplit(url).netloc == host:
                 send_headers["Authorization"] = auth
-            resp = self._send(method, url, send_headers, data, stream, retry, registry)
+            attempt = 0
+            if early is not None and early.status_code in _TRANSIENT and retry:
+                # the try beside the ping was the first: its Retry-After
+                # counts and it uses one of the retries
+                err = errors.Transient("HTTP %d" % early.status_code,
+                                       retry_after=errors.retry_after(early))
+                if self.backoff.should_retry(0, err):
+                    early.close()
+                    early = None
+                    self.backoff.wait(0, err)
+                    attempt = 1
+            if early is not None:
+                # answered without credentials: the registry did not ask
+                # for any here (a 401 was dropped and is sent again below)
+                resp, early = early, None
+            else:
+                resp = self._send(method, url, send_headers, data, stream, retry,
+                                  registry, attempt)
             if resp.status_code == 401 and not reauthed and urlsplit(url).netloc == host:
                 # The token expired or the registry wants auth only for this
                 # repository (ping said 200): take the new challenge, try once.
