@@ -6,27 +6,35 @@ a docker-save tar (legacy ``<id>/layer.tar`` + ``<id>.json``, or the OCI
 layout ``blobs/sha256/<hex>`` of Docker 25+; both hold the config bytes and
 the *uncompressed* layer tars).
 
-Write path: our registry client (same transport, auth, TLS, insecure rules
-as registry-to-registry upload), not ``docker push``:
+Write path: the copy engine (copy/engine.py) with this module's
+``DaemonSource``, so a daemon upload has what a registry upload has: one
+plan across all images, ``--jobs`` uploads at once, each blob once per
+destination registry (present -> skipped, else uploaded once and mounted
+into the other repositories), retries of temporary errors, Ctrl-C, upload
+sessions cancelled, per-image results.
 
 * Layers are pushed uncompressed, media type
   ``application/vnd.docker.image.rootfs.diff.tar``, so each layer's digest is
   its diff_id.  That makes digests deterministic and known up front (no
-  gzip whose bytes depend on the zlib version and level), lets us HEAD/mount
-  every blob before reading anything from the daemon, and costs no CPU.
-  The price is bytes: a real layer is 2-3x its gzip size on the wire and in
-  the registry.  docker, podman and containerd pull such layers.  (kolla's
-  own ``--push`` goes through the daemon and gzips; use it when size
-  matters more than these guarantees.)
-* Each blob goes once per destination registry: present -> skipped, present
-  in another repository we pushed to in this run -> mounted, else uploaded
-  (POST + one PUT with ``digest=``), the registry verifying the digest.
-* The save stream is read once; every file in it is hashed while spooled to
-  one temporary file at a time (disk peak: the largest missing layer), and
-  kept only if its sha256 is a blob we still need: digests are checked on
-  our side before the registry checks them again.
-* The manifest is Docker schema2, written by us; its digest is the sha256 of
-  the exact bytes we PUT, and the registry's answer is checked against it.
+  gzip whose bytes depend on the zlib version and level), lets the engine
+  HEAD every blob before reading anything from the daemon, and costs no
+  CPU.  The price is bytes: a real layer is 2-3x its gzip size on the wire
+  and in the registry.  docker, podman and containerd pull such layers.
+  (kolla's own ``--push`` goes through the daemon and gzips; use it when
+  size matters more than these guarantees.)
+* Sizes are unknown until read: the engine learns those of blobs the
+  destination has from its HEAD, the others from the save stream.  A blob
+  the destination has is never read from the daemon; a re-run reads
+  nothing.
+* An image's save stream is opened on the first blob the engine asks for
+  and read sequentially; each file in it is hashed while spooled to disk
+  and kept only if the engine will ask for it (digests are checked on our
+  side before the registry checks them again), then removed once sent.
+  Disk peak: the spooled, not yet sent members of the images being read
+  (at most their missing layers).  A retried upload reads the stream again.
+* The manifest is Docker schema2, written by us once every size is known
+  and pushed after its blobs; its digest is the sha256 of the exact bytes
+  we PUT.  A destination that has that manifest already is not written.
 """
 import hashlib
 import json
@@ -269,8 +277,13 @@ class DaemonSource(object):
         with self.lock:
             saves, self.saves = list(self.saves.values()), {}
         for save in saves:
-            with save.lock:
-                save.close()
+            # A worker left behind by a cancel may still hold the lock in a
+            # daemon read: its spool goes with the folder, not waited for.
+            if save.lock.acquire(blocking=False):
+                try:
+                    save.close()
+                finally:
+                    save.lock.release()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
