@@ -4,11 +4,10 @@ docker-registry, checked with skopeo; same table and batch failure as a
 registry-sourced upload."""
 import json
 import signal
-import subprocess
 
-from osc_cli import OPENSTACK, openstack
+from osc_cli import openstack
 from test_dockerd import daemon, docker, write_images_file  # noqa: F401 (fixture)
-from test_faults_field import _finish, _wait_for, open_sessions
+from test_faults_field import _finish, _start_upload, _wait_for, open_sessions
 from tripleo_containers.testing import faultproxy
 from tripleo_containers.testing import images
 
@@ -20,16 +19,23 @@ def _upload(*args, env=None):
     return proc, rows
 
 
-def test_cli_uploads_from_daemon_reports_failures_and_reruns_free(
-        daemon, skopeo, request_counter, tmp_path):  # noqa: F811
-    d, src, dst = daemon
-    names = ["nova-api", "cron"]
+def _in_daemon_only(d, src, names):
+    """Seed ``names``, pull them into the daemon, stop the source registry:
+    from then on the images can only come from the daemon."""
     images.seed_kolla_set(src.url, "tripleo", "centos-binary-", "t", images=names,
                           sizes="tiny")
     pulled = ["%s/tripleo/centos-binary-%s:t" % (src.address, n) for n in names]
     for name in pulled:
         docker(d, "pull", "-q", name)
-    src.stop()  # from here on the images can only come from the daemon
+    src.stop()
+    return pulled
+
+
+def test_cli_uploads_from_daemon_reports_failures_and_reruns_free(
+        daemon, skopeo, request_counter, tmp_path):  # noqa: F811
+    d, src, dst = daemon
+    names = ["nova-api", "cron"]
+    pulled = _in_daemon_only(d, src, names)
     absent = "%s/tripleo/centos-binary-keystone:t" % src.address
     config = write_images_file(tmp_path / "images.yaml", [pulled[0], absent, pulled[1]],
                                dst.address, [dst.address])
@@ -76,12 +82,7 @@ def test_ctrl_c_on_daemon_upload_exits_130_cancels_sessions_and_a_rerun_finishes
         daemon, request_counter, skopeo, tmp_path):  # noqa: F811
     d, src, dst = daemon
     names = ["nova-api", "cron"]
-    images.seed_kolla_set(src.url, "tripleo", "centos-binary-", "t", images=names,
-                          sizes="tiny")
-    pulled = ["%s/tripleo/centos-binary-%s:t" % (src.address, n) for n in names]
-    for name in pulled:
-        docker(d, "pull", "-q", name)
-    src.stop()
+    pulled = _in_daemon_only(d, src, names)
     hold = {"on": True}
     # every blob upload hangs at the destination: the run is busy when signalled
     proxy = faultproxy.FaultProxy(dst.address, hang_seconds=120, decide=lambda req: (
@@ -91,11 +92,7 @@ def test_ctrl_c_on_daemon_upload_exits_130_cancels_sessions_and_a_rerun_finishes
     try:
         config = write_images_file(tmp_path / "images.yaml", pulled, proxy.address,
                                    [proxy.address])
-        proc = subprocess.Popen(
-            [OPENSTACK, "overcloud", "container", "image", "upload", "-f", "json",
-             "--config-file", config, "--source-daemon", d.url],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            text=True)
+        proc = _start_upload(config, "--source-daemon", d.url)
         try:
             assert _wait_for(lambda: len(proxy.faulted("hang")) >= 1)
             proc.send_signal(signal.SIGINT)
