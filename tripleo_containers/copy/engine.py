@@ -108,6 +108,9 @@ class Plan(object):
     bytes_to_move: int = 0
     blobs_present: int = 0
     mounts: int = 0
+    # uploads whose size the source says only once read (bytes_to_move
+    # leaves them out)
+    unsized: int = 0
 
 
 @dataclasses.dataclass(eq=False)
@@ -638,6 +641,7 @@ class _Run(object):
             else:
                 plan.uploads += 1
                 plan.bytes_to_move += entry.size or 0
+                plan.unsized += entry.size is None
                 plan.mounts += len(missing) - 1
                 target = owner.get(((host, missing[0]), digest))
                 if dry_run and target is not None:
