@@ -196,6 +196,10 @@ class _Save(object):
                         raise errors.Cancelled("cancelled")
                     if not member.isfile():
                         continue
+                    named = _oci_digest(member.name)
+                    if named is not None and named != digest and (
+                            named not in self.wanted or named in self.spooled):
+                        continue  # Docker 25+ names blobs by digest: not needed
                     found, path = _spool(self.tar.extractfile(member), self.source.folder)
                     if found in self.wanted and found not in self.spooled:
                         self.spooled[found] = (path, member.size)
@@ -292,24 +296,39 @@ class _GeneratorReader(object):
 
     def __init__(self, chunks):
         self.chunks = iter(chunks)
-        self.buffer = b""
+        self.chunk = b""
+        self.pos = 0
 
     def read(self, size=-1):
-        while size < 0 or len(self.buffer) < size:
-            try:
-                self.buffer += next(self.chunks)
-            except StopIteration:
-                break
-        if size < 0:
-            data, self.buffer = self.buffer, b""
-        else:
-            data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+        # tarfile reads 10 KiB at a time: slicing what is left of a 1 MiB
+        # chunk on every read would copy each byte about a hundred times
+        parts = []
+        while size != 0:
+            if self.pos >= len(self.chunk):
+                try:
+                    self.chunk, self.pos = next(self.chunks), 0
+                except StopIteration:
+                    break
+                continue
+            end = len(self.chunk) if size < 0 else min(len(self.chunk), self.pos + size)
+            parts.append(self.chunk[self.pos:end])
+            if size > 0:
+                size -= end - self.pos
+            self.pos = end
+        return b"".join(parts)
 
     def close(self):
         close = getattr(self.chunks, "close", None)
         if close:
             close()
+
+
+def _oci_digest(name):
+    """The digest an OCI-layout member's name says (``blobs/sha256/<hex>``)."""
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] == "blobs" and parts[1] == "sha256" and len(parts[2]) == 64:
+        return "sha256:" + parts[2]
+    return None
 
 
 def _spool(fileobj, folder):
