@@ -138,3 +138,20 @@ def test_source_failure_fails_its_image_alone_with_its_line(dst):
     # not a temporary error: read once, not retried
     assert source.opened.count(("ns/a", digest_of(b"own-a" * 100))) == 1
     assert "ns/a" not in dst.manifests
+
+
+def test_lost_put_answer_still_gives_the_manifest_its_size(dst):
+    source = FakeSource({"ns/a": images()["ns/a"]})
+    dropped = []
+
+    def lose_first_put(req):
+        if req.method == "PUT" and "/uploads/" in req.path and not dropped:
+            dropped.append(req)
+            return "drop"
+    dst.faults.append(lose_first_put)
+    results, _ = run(source, dst, ["ns/a"])
+    assert (results["ns/a"].status, results["ns/a"].error) == (engine.COPIED, None)
+    # the blob had landed: found by a HEAD, not read or sent again
+    lost = dropped[0].query["digest"]
+    assert [d for _, d in source.opened].count(lost) == 1
+    assert len(json.loads(dst.manifests["ns/a"]["t"][0])["layers"]) == 3

@@ -848,10 +848,10 @@ class _Run(object):
                 self._opened(location, dst)
                 if own:
                     body, size = self.source.open_blob(src, digest, self._moved, self.cancel)
+                    with self.lock:  # known now, even if the PUT's answer is lost
+                        self.sizes[digest] = size
                     client.push_blob(dst, digest, size, body, location)
                     self._closed(location)
-                    with self.lock:
-                        self.sizes[digest] = size
                     return size
                 # Retries read the blob as one stream: a source whose
                 # ranges misbehave still gets the plain copy.
@@ -962,7 +962,7 @@ class _Run(object):
 
     def _push(self, image):
         dst = image.job.destination
-        if not image.manifests:
+        if self.source is not None and not image.manifests:
             try:
                 if self._write_manifest(image):
                     return
