@@ -155,3 +155,22 @@ def test_lost_put_answer_still_gives_the_manifest_its_size(dst):
     lost = dropped[0].query["digest"]
     assert [d for _, d in source.opened].count(lost) == 1
     assert len(json.loads(dst.manifests["ns/a"]["t"][0])["layers"]) == 3
+
+
+def test_two_destinations_read_the_source_once(dst):
+    other = FakeRegistry()
+    try:
+        source = FakeSource({"ns/a": images()["ns/a"]})
+        tr = transport.Transport(insecure=[dst.address, other.address], retries=2,
+                                 sleep=lambda s: None, timeout=(5, 10))
+        eng = engine.Engine(client_mod.Client(tr), jobs=2, meta_jobs=4, source=source)
+        jobs = [engine.CopyJob(Handle("ns/a"), reference.parse("%s/ns/a:t" % r.address))
+                for r in (dst, other)]
+        results, _ = eng.run(jobs)
+        assert [(r.status, r.error) for r in results] == [(engine.COPIED, None)] * 2
+        # every blob read from the source once; the second site got it from the first
+        assert sorted(d for _, d in source.opened) == sorted(
+            digest_of(b) for b in images()["ns/a"])
+        assert dst.manifests["ns/a"]["t"][0] == other.manifests["ns/a"]["t"][0]
+    finally:
+        other.close()

@@ -19,6 +19,13 @@ The order of work is what makes this fast and safe:
    as its own blobs are all in its repository.
 
 A failed image never stops the others; its result carries the error text.
+
+The source is a registry, or an ``Source`` (the Docker daemon,
+build/daemon.py): that one gives blob digests in step 1, sizes only once a
+blob is read or the destination's HEAD says it (step 2 then HEADs every
+repository/blob pair), and its manifest in step 4, written once every
+size is known; a blob read from it lands once per destination registry
+and is read back from there for the other destination registries.
 """
 import collections
 import dataclasses
@@ -342,6 +349,7 @@ class Engine(object):
     the transport's cancel event, e.g. from a signal handler) ends a run:
     nothing new starts, in-flight work is abandoned within about GRACE
     seconds, and the upload sessions it had opened are deleted.
+    ``source`` (a Source) replaces the registries jobs are read from.
     """
 
     def __init__(self, client, jobs=4, meta_jobs=META_JOBS, upload_attempts=3,
