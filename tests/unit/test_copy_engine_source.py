@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from fake_registry import FakeRegistry, digest_of
+from fake_registry import FakeRegistry, digest_of, lose_first_upload_put
 from tripleo_containers import exceptions
 from tripleo_containers.copy import engine
 from tripleo_containers.registry import client as client_mod
@@ -143,12 +143,7 @@ def test_source_failure_fails_its_image_alone_with_its_line(dst):
 def test_lost_put_answer_still_gives_the_manifest_its_size(dst):
     source = FakeSource({"ns/a": images()["ns/a"]})
     dropped = []
-
-    def lose_first_put(req):
-        if req.method == "PUT" and "/uploads/" in req.path and not dropped:
-            dropped.append(req)
-            return "drop"
-    dst.faults.append(lose_first_put)
+    dst.faults.append(lose_first_upload_put(dropped))
     results, _ = run(source, dst, ["ns/a"])
     assert (results["ns/a"].status, results["ns/a"].error) == (engine.COPIED, None)
     # the blob had landed: found by a HEAD, not read or sent again
