@@ -42,7 +42,7 @@ import subprocess
 import pytest
 
 from tripleo_containers.registry import local
-from tripleo_containers.testing import material, registry_log
+from tripleo_containers.testing import faultproxy, material, registry_log
 
 USERNAME = "tripleo"
 PASSWORD = "s3cr3t-Pa55"  # test-only credential of the tls_auth registries
@@ -206,3 +206,20 @@ def skopeo(tmp_path):
     d = tmp_path / "skopeo"
     d.mkdir()
     return Skopeo(str(d))
+
+
+@pytest.fixture
+def proxies():
+    """``proxies(registry, **kw)`` starts a FaultProxy in front of a test
+    registry (see tripleo_containers.testing.faultproxy); all are stopped at
+    teardown."""
+    started = []
+
+    def make(reg, **kw):
+        proxy = faultproxy.FaultProxy(reg.address, **kw).start()
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in started:
+        proxy.stop()

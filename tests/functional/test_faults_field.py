@@ -59,20 +59,6 @@ def open_sessions(reg):
                                   "*", "*", "_uploads", "*", "data"))
 
 
-@pytest.fixture
-def proxies():
-    started = []
-
-    def make(reg, **kw):
-        proxy = faultproxy.FaultProxy(reg.address, **kw).start()
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.stop()
-
-
 def test_trickling_source_fails_its_images_as_stalled_and_the_rest_finish(
         registry_factory, proxies, skopeo, tmp_path):
     src, dst = registry_factory(), registry_factory()

@@ -10,17 +10,8 @@ from tripleo_containers.testing import faultproxy
 
 
 @pytest.fixture
-def proxied(plain_registry):
-    proxies = []
-
-    def make(**kw):
-        proxy = faultproxy.FaultProxy(plain_registry.address, **kw).start()
-        proxies.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in proxies:
-        proxy.stop()
+def proxied(proxies, plain_registry):
+    return lambda **kw: proxies(plain_registry, **kw)
 
 
 def _get(proxy, path, **kw):

@@ -25,6 +25,16 @@ def digest_of(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def lose_first_upload_put(dropped):
+    """A fault: the first blob upload PUT is stored, its answer lost (the
+    connection drops); the request is appended to ``dropped``."""
+    def fault(req):
+        if req.method == "PUT" and "/uploads/" in req.path and not dropped:
+            dropped.append(req)
+            return "drop"
+    return fault
+
+
 class Req(object):
     def __init__(self, method, path, query, headers, body=b"", query_all=None):
         self.query_all = query_all or {}

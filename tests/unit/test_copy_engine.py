@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from fake_registry import DOCKER_LIST, FakeRegistry, digest_of
+from fake_registry import DOCKER_LIST, FakeRegistry, digest_of, lose_first_upload_put
 from tripleo_containers.copy import engine
 from tripleo_containers.registry import client as client_mod
 from tripleo_containers.registry import reference, transport
@@ -134,12 +134,7 @@ def test_lost_put_response_is_detected_by_head_and_not_reuploaded(pair):
     src, dst = pair
     src.add_image("ns/a", "t", [BASE])
     dropped = []
-
-    def lose_first_put(req):
-        if req.method == "PUT" and "/uploads/" in req.path and not dropped:
-            dropped.append(req)
-            return "drop"
-    dst.faults.append(lose_first_put)
+    dst.faults.append(lose_first_upload_put(dropped))
     results, _ = run(src, dst, ["ns/a:t"], jobs=1)
     assert results["ns/a:t"].status == engine.COPIED
     digest = dropped[0].query["digest"]

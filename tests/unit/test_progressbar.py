@@ -38,3 +38,19 @@ def test_isatty_is_false_for_streams_without_a_terminal():
     closed.close()
     assert not common.isatty(io.StringIO()) and not common.isatty(closed)
     assert not common.isatty(object()) and common.isatty(Tty())
+
+
+def test_uploads_of_unknown_size_are_counted_not_sized():
+    # a daemon source: sizes come with the reads, the plan cannot sum them
+    out = io.StringIO()
+    bar = progressbar.Progress(out, False)
+    plan = _plan(to_move=1 << 20)
+    plan.uploads, plan.unsized = 5, 4
+    bar.planned(plan)
+    assert "5 blobs (1.0 MiB known) to upload" in out.getvalue()
+    tty = Tty()
+    bar = progressbar.Progress(tty, True)
+    bar.starting(2)
+    bar.planned(plan)
+    bar.bytes_moved(3 << 20)  # more than the known part: the bar counts images
+    assert "[%s] 0/2 images" % ("." * 30) in tty.getvalue()

@@ -6,33 +6,43 @@ a docker-save tar (legacy ``<id>/layer.tar`` + ``<id>.json``, or the OCI
 layout ``blobs/sha256/<hex>`` of Docker 25+; both hold the config bytes and
 the *uncompressed* layer tars).
 
-Write path: our registry client (same transport, auth, TLS, insecure rules
-as registry-to-registry upload), not ``docker push``:
+Write path: the copy engine (copy/engine.py) with this module's
+``DaemonSource``, so a daemon upload has what a registry upload has: one
+plan across all images, ``--jobs`` uploads at once, each blob once per
+destination registry (present -> skipped, else uploaded once and mounted
+into the other repositories), retries of temporary errors, Ctrl-C, upload
+sessions cancelled, per-image results.
 
 * Layers are pushed uncompressed, media type
   ``application/vnd.docker.image.rootfs.diff.tar``, so each layer's digest is
   its diff_id.  That makes digests deterministic and known up front (no
-  gzip whose bytes depend on the zlib version and level), lets us HEAD/mount
-  every blob before reading anything from the daemon, and costs no CPU.
-  The price is bytes: a real layer is 2-3x its gzip size on the wire and in
-  the registry.  docker, podman and containerd pull such layers.  (kolla's
-  own ``--push`` goes through the daemon and gzips; use it when size
-  matters more than these guarantees.)
-* Each blob goes once per destination registry: present -> skipped, present
-  in another repository we pushed to in this run -> mounted, else uploaded
-  (POST + one PUT with ``digest=``), the registry verifying the digest.
-* The save stream is read once; every file in it is hashed while spooled to
-  one temporary file at a time (disk peak: the largest missing layer), and
-  kept only if its sha256 is a blob we still need: digests are checked on
-  our side before the registry checks them again.
-* The manifest is Docker schema2, written by us; its digest is the sha256 of
-  the exact bytes we PUT, and the registry's answer is checked against it.
+  gzip whose bytes depend on the zlib version and level), lets the engine
+  HEAD every blob before reading anything from the daemon, and costs no
+  CPU.  The price is bytes: a real layer is 2-3x its gzip size on the wire
+  and in the registry.  docker, podman and containerd pull such layers.
+  (kolla's own ``--push`` goes through the daemon and gzips; use it when
+  size matters more than these guarantees.)
+* Sizes are unknown until read: the engine learns those of blobs the
+  destination has from its HEAD, the others from the save stream.  A blob
+  the destination has is never read from the daemon; a re-run reads
+  nothing.
+* An image's save stream is opened on the first blob the engine asks for
+  and read sequentially; each file in it is hashed while spooled to disk
+  and kept only if the engine will ask for it (digests are checked on our
+  side before the registry checks them again), then removed once sent.
+  Disk peak: the spooled, not yet sent members of the images being read
+  (at most their missing layers).  A retried upload reads the stream again.
+* The manifest is Docker schema2, written by us once every size is known
+  and pushed after its blobs; its digest is the sha256 of the exact bytes
+  we PUT.  A destination that has that manifest already is not written.
 """
 import hashlib
 import json
 import os
+import shutil
 import tarfile
 import tempfile
+import threading
 
 from tripleo_containers import exceptions
 
@@ -100,157 +110,185 @@ def inspect(docker_client, name):
 
 
 class _FileBody(object):
-    """A sized, re-iterable request body reading a spooled file."""
+    """A sized request body reading a spooled file once, then removing it
+    (a retry reads the save stream again)."""
 
-    def __init__(self, path, size, on_bytes=None):
+    def __init__(self, path, size, on_bytes, cancel):
         self.path = path
         self.size = size
         self.on_bytes = on_bytes
+        self.cancel = cancel
 
     def __len__(self):
         return self.size
 
     def __iter__(self):
-        with open(self.path, "rb") as f:
-            while True:
-                chunk = f.read(CHUNK)
-                if not chunk:
-                    return
-                if self.on_bytes:
-                    self.on_bytes(len(chunk))
-                yield chunk
-
-
-class Pusher(object):
-    """Pushes daemon images with a registry Client; remembers, per
-    destination registry, which repository holds each blob (for mounts)."""
-
-    def __init__(self, registry_client, docker_client, on_bytes=None):
-        self.client = registry_client
-        self.docker = docker_client
-        self.on_bytes = on_bytes
-        self.placed = {}    # (api_host, digest) -> Reference of a repo holding it
-
-    def _blob_size(self, repo, digest):
-        resp = self.client.transport.request(
-            "HEAD", repo.api_host, "/v2/%s/blobs/%s" % (repo.repository, digest),
-            scopes=self.client.scopes(repo, push=True), expected=(200, 404),
-            follow_redirects=True)
-        resp.close()
-        if resp.status_code != 200:
-            return None
-        length = resp.headers.get("Content-Length")
-        return int(length) if length and length.isdigit() else None
-
-    def _ensure(self, repo, digest):
-        """(size, None) if the blob is (now) in repo, else (None, upload URL)."""
-        size = self._blob_size(repo, digest)
-        if size is not None:
-            self.placed.setdefault((repo.api_host, digest), repo)
-            return size, None
-        other = self.placed.get((repo.api_host, digest))
-        if other is not None and other.repository != repo.repository:
-            mounted, location = self.client.mount_blob(repo, digest, other)
-            if mounted:
-                return self._blob_size(repo, digest), None
-            return None, location
-        return None, None
-
-    def push(self, name, destination):
-        """Push daemon image ``name`` to ``destination`` (a Reference);
-        returns (manifest digest, bytes uploaded, status)."""
-        from tripleo_containers.registry import client as client_mod
-
-        image = inspect(self.docker, name)
-        wanted = []
-        for digest in [image.id] + image.diff_ids:
-            if digest not in wanted:
-                wanted.append(digest)
-        sizes, locations = {}, {}
-        for digest in wanted:
-            sizes[digest], locations[digest] = self._ensure(destination, digest)
-        missing = [d for d in wanted if sizes[d] is None]
-        config, sent = None, 0
-        if sizes[image.id] is not None:
-            config = self._registry_config(destination, image.id)
-        if config is None or missing:
-            config, sent = self._from_save(image, missing, destination, locations, sizes)
-        data = build_manifest(config, image, sizes).encode("utf-8")
-        digest = client_mod.sha256_digest(data)
-        present = self.client.head_manifest(destination, push=True)
-        if present is not None and present.digest == digest:
-            return digest, sent, "already present"
-        self.client.put_manifest(destination, client_mod.Manifest(data, DOCKER_MANIFEST, digest))
-        return digest, sent, "copied"
-
-    def _registry_config(self, repo, digest):
-        """The config blob from the destination (a re-run needs no save);
-        None if it is not what it should be (then the save stream has it)."""
         from tripleo_containers.registry import errors
         try:
-            return self.client.read_blob(repo, digest, 16 << 20)
-        except (errors.DigestMismatch, errors.TooLarge):
-            return None
+            with open(self.path, "rb") as f:
+                while True:
+                    if self.cancel is not None and self.cancel.is_set():
+                        raise errors.Cancelled("cancelled")
+                    chunk = f.read(CHUNK)
+                    if not chunk:
+                        return
+                    if self.on_bytes:
+                        self.on_bytes(len(chunk))
+                    yield chunk
+        finally:
+            _unlink(self.path)
 
-    def _from_save(self, image, missing, repo, locations, sizes):
-        """Read the save stream once: returns (config bytes, bytes uploaded)
-        after uploading every missing blob found in it."""
-        missing = set(missing)
-        config, sent = None, 0
-        stream = _GeneratorReader(self._save(image))
-        spool_dir = tempfile.mkdtemp(prefix="tripleo-daemon-")
-        try:
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
-                for member in tar:
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class DaemonRef(object):
+    """A copy job's source: an image in the Docker daemon."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __str__(self):
+        return self.name
+
+
+class _Save(object):
+    """One image's ``docker save`` stream, read sequentially once (again
+    only for a blob that must be read twice, e.g. a retried upload): each
+    member is hashed while spooled and kept only while a blob the engine
+    will ask for; the first ``open`` of a blob reads up to it."""
+
+    def __init__(self, source, name):
+        self.source = source
+        self.name = name
+        self.lock = threading.Lock()
+        self.wanted = set()
+        self.spooled = {}     # digest -> (path, size), not yet handed out
+        self.tar = self.stream = self.members = None
+
+    def take(self, digest, cancel):
+        with self.lock:
+            if digest not in self.spooled:
+                self.wanted.add(digest)
+                self._read_until(digest, cancel)
+            self.wanted.discard(digest)
+            return self.spooled.pop(digest)
+
+    def _read_until(self, digest, cancel):
+        from tripleo_containers.registry import errors
+        # An open stream goes on from where it stopped; past its end one
+        # more save is read (the blob was handed out before: a retry).
+        while True:
+            fresh = self.tar is None
+            if fresh:
+                self.stream = _GeneratorReader(self.source.save(self.name))
+            try:
+                if fresh:
+                    self.tar = tarfile.open(fileobj=self.stream, mode="r|")
+                    # one iterator: a new one would start again at the first member
+                    self.members = iter(self.tar)
+                for member in self.members:
+                    if cancel is not None and cancel.is_set():
+                        raise errors.Cancelled("cancelled")
                     if not member.isfile():
                         continue
-                    keep = member.size <= (16 << 20) or bool(missing - {image.id})
-                    digest, path, small = _spool(tar.extractfile(member), member.size,
-                                                 spool_dir, keep)
-                    try:
-                        if digest == image.id:
-                            config = small
-                        if digest in missing:
-                            body = small if small is not None else _FileBody(
-                                path, member.size, self.on_bytes)
-                            self._upload(repo, digest, member.size, body, locations.get(digest))
-                            sent += member.size
-                            sizes[digest] = member.size
-                            missing.discard(digest)
-                    finally:
-                        if path:
-                            os.unlink(path)
-                    if config is not None and not missing:
-                        break
-        except (tarfile.TarError, OSError) as e:
-            raise DaemonError("Docker daemon: reading %s failed: %s" % (image.name, _short(e)))
-        finally:
-            stream.close()
-            for leftover in os.listdir(spool_dir):
-                os.unlink(os.path.join(spool_dir, leftover))
-            os.rmdir(spool_dir)
-        if missing or config is None:
-            raise DaemonError(
-                "Docker daemon: the saved image %s lacks %s (its content does not "
-                "match its own inspect data)" % (
-                    image.name, ", ".join(sorted(missing)) or "its config"))
-        return config, sent
+                    named = _oci_digest(member.name)
+                    if named is not None and named != digest and (
+                            named not in self.wanted or named in self.spooled):
+                        continue  # Docker 25+ names blobs by digest: not needed
+                    found, path = _spool(self.tar.extractfile(member), self.source.folder)
+                    if found in self.wanted and found not in self.spooled:
+                        self.spooled[found] = (path, member.size)
+                    else:
+                        _unlink(path)
+                    if found == digest:
+                        return
+            except (tarfile.TarError, OSError) as e:
+                self._end()
+                raise DaemonError("Docker daemon: reading %s failed: %s" % (self.name, _short(e)))
+            self._end()
+            if fresh:
+                raise DaemonError(
+                    "Docker daemon: the saved image %s lacks %s (its content does not "
+                    "match its own inspect data)" % (self.name, digest))
 
-    def _save(self, image):
+    def _end(self):
+        if self.stream is not None:
+            self.stream.close()
+        self.tar = self.stream = self.members = None
+
+    def close(self):
+        self._end()
+        for path, _ in self.spooled.values():
+            _unlink(path)
+        self.spooled = {}
+
+
+class DaemonSource(object):
+    """The copy engine's source for images in a Docker daemon: digests from
+    ``inspect`` up front, sizes once read, a schema2 manifest written by
+    us (layers uncompressed).  Disk: the spooled members of the images
+    being read that the engine has not taken yet."""
+
+    def __init__(self, docker_client):
+        self.docker = docker_client
+        self.lock = threading.Lock()
+        self.images = {}    # name -> DaemonImage
+        self.saves = {}     # name -> _Save
+        self.folder = tempfile.mkdtemp(prefix="tripleo-daemon-")
+
+    def blobs(self, job):
+        image = inspect(self.docker, job.source.name)
+        with self.lock:
+            self.images[image.name] = image
+        return dict((d, None) for d in [image.id] + image.diff_ids)
+
+    def _save(self, name):
+        with self.lock:
+            save = self.saves.get(name)
+            if save is None:
+                save = self.saves[name] = _Save(self, name)
+            return save
+
+    def expect(self, handle, digests):
+        save = self._save(handle.name)
+        with save.lock:
+            save.wanted.update(digests)
+
+    def open_blob(self, handle, digest, on_bytes, cancel):
+        path, size = self._save(handle.name).take(digest, cancel)
+        return _FileBody(path, size, on_bytes, cancel), size
+
+    def manifest(self, job, sizes):
+        from tripleo_containers.registry import client as client_mod
+        with self.lock:
+            image = self.images[job.source.name]
+        data = build_manifest(image, sizes).encode("utf-8")
+        return client_mod.Manifest(data, DOCKER_MANIFEST, client_mod.sha256_digest(data))
+
+    def save(self, name):
         import docker
         try:
-            return self.docker.api.get_image(image.name, chunk_size=CHUNK)
+            return self.docker.api.get_image(name, chunk_size=CHUNK)
         except docker.errors.APIError as e:
-            raise DaemonError("Docker daemon: saving %s failed: %s" % (image.name, _short(e)))
+            raise DaemonError("Docker daemon: saving %s failed: %s" % (name, _short(e)))
 
-    def _upload(self, repo, digest, size, body, location):
-        try:
-            self.client.push_blob(repo, digest, size, body, location)
-        except exceptions.Error:
-            # The blob may have landed although the answer was lost.
-            if self._blob_size(repo, digest) is None:
-                self.client.push_blob(repo, digest, size, body, None)
-        self.placed.setdefault((repo.api_host, digest), repo)
+    def close(self):
+        with self.lock:
+            saves, self.saves = list(self.saves.values()), {}
+        for save in saves:
+            # A worker left behind by a cancel may still hold the lock in a
+            # daemon read: its spool goes with the folder, not waited for.
+            if save.lock.acquire(blocking=False):
+                try:
+                    save.close()
+                finally:
+                    save.lock.release()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _GeneratorReader(object):
@@ -258,19 +296,26 @@ class _GeneratorReader(object):
 
     def __init__(self, chunks):
         self.chunks = iter(chunks)
-        self.buffer = b""
+        self.chunk = b""
+        self.pos = 0
 
     def read(self, size=-1):
-        while size < 0 or len(self.buffer) < size:
-            try:
-                self.buffer += next(self.chunks)
-            except StopIteration:
-                break
-        if size < 0:
-            data, self.buffer = self.buffer, b""
-        else:
-            data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+        # tarfile reads 10 KiB at a time: slicing what is left of a 1 MiB
+        # chunk on every read would copy each byte about a hundred times
+        parts = []
+        while size != 0:
+            if self.pos >= len(self.chunk):
+                try:
+                    self.chunk, self.pos = next(self.chunks), 0
+                except StopIteration:
+                    break
+                continue
+            end = len(self.chunk) if size < 0 else min(len(self.chunk), self.pos + size)
+            parts.append(self.chunk[self.pos:end])
+            if size > 0:
+                size -= end - self.pos
+            self.pos = end
+        return b"".join(parts)
 
     def close(self):
         close = getattr(self.chunks, "close", None)
@@ -278,39 +323,39 @@ class _GeneratorReader(object):
             close()
 
 
-def _spool(fileobj, size, folder, keep):
-    """Hash a tar member; small ones are kept in memory, big ones spooled to
-    a file in ``folder`` when ``keep``.  Returns (digest, path, bytes)."""
+def _oci_digest(name):
+    """The digest an OCI-layout member's name says (``blobs/sha256/<hex>``)."""
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] == "blobs" and parts[1] == "sha256" and len(parts[2]) == 64:
+        return "sha256:" + parts[2]
+    return None
+
+
+def _spool(fileobj, folder):
+    """Hash a tar member while copying it to a file in ``folder``; returns
+    (digest, path)."""
     h = hashlib.sha256()
-    small = size <= (16 << 20)
-    parts = [] if small else None
-    path = None
-    out = None
-    if not small and keep:
-        fd, path = tempfile.mkstemp(dir=folder)
-        out = os.fdopen(fd, "wb")
+    fd, path = tempfile.mkstemp(dir=folder)
     try:
-        while True:
-            chunk = fileobj.read(CHUNK)
-            if not chunk:
-                break
-            h.update(chunk)
-            if parts is not None:
-                parts.append(chunk)
-            elif out is not None:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = fileobj.read(CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
                 out.write(chunk)
-    finally:
-        if out is not None:
-            out.close()
-    return "sha256:" + h.hexdigest(), path, b"".join(parts) if parts is not None else None
+    except BaseException:
+        _unlink(path)
+        raise
+    return "sha256:" + h.hexdigest(), path
 
 
-def build_manifest(config, image, sizes):
+def build_manifest(image, sizes):
     """Docker schema2 manifest text for the daemon image (layers uncompressed)."""
     doc = {
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "size": len(config), "digest": image.id},
+        "config": {"mediaType": DOCKER_CONFIG, "size": sizes[image.id], "digest": image.id},
         "layers": [{"mediaType": LAYER_TAR, "size": sizes[d], "digest": d}
                    for d in image.diff_ids],
     }
@@ -318,16 +363,17 @@ def build_manifest(config, image, sizes):
 
 
 def upload(config_files, daemon_url=None, insecure=(), ca_bundles=(),
-           credentials_file=None, default_destination=None, on_result=None,
-           timeout=None, destinations=()):
+           credentials_file=None, default_destination=None, progress=None,
+           timeout=None, destinations=(), jobs=4, cancel=None):
     """Push every image of ``config_files`` from the Docker daemon to its
-    push destination; returns [ImageResult] in file order.
+    push destination with the copy engine; returns [ImageResult] in file
+    order.
 
     The images file is read as for registry uploads: the daemon image is
     the entry's imagename (what `image build` names it), the destination
     its push target.  Raises InputError / DaemonUnreachable for the whole
     run; per-image problems (image not in the daemon, ...) are results
-    with status 'failed'.
+    with status 'failed'; setting ``cancel`` ends the run early.
     """
     from tripleo_containers.copy import engine
     from tripleo_containers.copy import images_file
@@ -340,23 +386,23 @@ def upload(config_files, daemon_url=None, insecure=(), ca_bundles=(),
                                   destinations)
     insecure = list(insecure or ()) + [h for h in images.insecure if h not in (insecure or ())]
     docker_client = connect(daemon_url)
-    registry_client = registry_connect.make_client(insecure, ca_bundles, credentials_file,
-                                                   timeout=timeout)
-    pusher = Pusher(registry_client, docker_client)
-    results = []
+    progress = progress or engine.Progress()
+    progress.starting(len(items))
+    for item in items:
+        if not isinstance(item, engine.CopyJob):
+            progress.image_done(item)
+    jobs_ = [engine.CopyJob(DaemonRef(str(i.source)), i.destination)
+             for i in items if isinstance(i, engine.CopyJob)]
+    source = DaemonSource(docker_client)
     try:
-        for item in items:
-            if isinstance(item, engine.CopyJob):
-                source, target = str(item.source), str(item.destination)
-                try:
-                    digest, sent, status = pusher.push(source, item.destination)
-                    item = engine.ImageResult(source, target, status, digest, sent)
-                except exceptions.Error as e:
-                    item = engine.ImageResult(source, target, engine.FAILED, error=str(e))
-            results.append(item)
-            if on_result:
-                on_result(item)
+        with registry_connect.make_client(insecure, ca_bundles, credentials_file,
+                                          timeout=timeout,
+                                          concurrency=engine.concurrency(jobs),
+                                          cancel=cancel) as registry_client:
+            results, _ = engine.Engine(registry_client, jobs=jobs, progress=progress,
+                                       source=source).run(jobs_)
     finally:
-        registry_client.close()
+        source.close()
         docker_client.close()
-    return results
+    copied = iter(results)
+    return [next(copied) if isinstance(i, engine.CopyJob) else i for i in items]

@@ -19,6 +19,13 @@ The order of work is what makes this fast and safe:
    as its own blobs are all in its repository.
 
 A failed image never stops the others; its result carries the error text.
+
+The source is a registry, or an ``Source`` (the Docker daemon,
+build/daemon.py): that one gives blob digests in step 1, sizes only once a
+blob is read or the destination's HEAD says it (step 2 then HEADs every
+repository/blob pair), and its manifest in step 4, written once every
+size is known; a blob read from it lands once per destination registry
+and is read back from there for the other destination registries.
 """
 import collections
 import dataclasses
@@ -27,7 +34,9 @@ import threading
 import time
 from concurrent import futures
 
+from tripleo_containers import exceptions
 from tripleo_containers.registry import errors
+from tripleo_containers.registry import reference
 
 LOG = logging.getLogger(__name__)
 
@@ -106,6 +115,9 @@ class Plan(object):
     bytes_to_move: int = 0
     blobs_present: int = 0
     mounts: int = 0
+    # uploads whose size the source says only once read (bytes_to_move
+    # leaves them out)
+    unsized: int = 0
 
 
 @dataclasses.dataclass(eq=False)
@@ -121,6 +133,32 @@ class BlobEntry(object):
     # entry's copy once it has landed (in ``landed_in``).
     followers: list = dataclasses.field(default_factory=list)
     landed_in: str = None
+
+
+class Source(object):
+    """Where images come from when it is not a registry (the Docker daemon:
+    build/daemon.py). The engine plans with what the source knows: blob
+    digests up front, sizes maybe only once a blob is read (None). A job's
+    ``source`` is the source's own handle, not a registry Reference; its
+    ``name`` identifies the image."""
+
+    def blobs(self, job):
+        """{digest: size or None} of the image's config and layers."""
+        raise NotImplementedError
+
+    def expect(self, handle, digests):
+        """Hint: these blobs of the image will be opened (the others are at
+        the destination already)."""
+
+    def open_blob(self, handle, digest, on_bytes, cancel):
+        """(sized iterable body, size) of one blob, verified while read;
+        a body's iteration raises errors.Cancelled once ``cancel`` is set."""
+        raise NotImplementedError
+
+    def manifest(self, job, sizes):
+        """The image manifest (registry.client.Manifest) given every blob's
+        size; pushed after its blobs."""
+        raise NotImplementedError
 
 
 class Progress(object):
@@ -141,7 +179,7 @@ class Progress(object):
 
 
 def _error_text(exc):
-    if isinstance(exc, errors.RegistryError) or isinstance(exc, ValueError):
+    if isinstance(exc, (exceptions.Error, ValueError)):
         return str(exc)
     return "%s: %s" % (exc.__class__.__name__, exc)
 
@@ -311,11 +349,13 @@ class Engine(object):
     the transport's cancel event, e.g. from a signal handler) ends a run:
     nothing new starts, in-flight work is abandoned within about GRACE
     seconds, and the upload sessions it had opened are deleted.
+    ``source`` (a Source) replaces the registries jobs are read from.
     """
 
     def __init__(self, client, jobs=4, meta_jobs=META_JOBS, upload_attempts=3,
-                 progress=None, backoff=None):
+                 progress=None, backoff=None, source=None):
         self.client = client
+        self.source = source  # None: each job's source is a registry
         self.jobs = max(1, int(jobs))
         self.meta_jobs = max(1, int(meta_jobs))
         self.upload_attempts = max(1, int(upload_attempts))
@@ -347,6 +387,10 @@ class _Run(object):
         self.verify = verify
         self.engine = engine
         self.client = engine.client
+        self.source = engine.source
+        # digest -> size, learnt from the destination (HEAD) or the source's
+        # read, when the source does not know sizes up front
+        self.sizes = {}
         self.progress = engine.progress
         self.backoff = engine.backoff
         self.cancel = engine.backoff.cancel
@@ -455,6 +499,10 @@ class _Run(object):
     def _read(self, image):
         job = image.job
         client = self.client
+        if self.source is not None:
+            # the manifest is written once the sizes are known (_push)
+            image.blobs = dict(self.source.blobs(job))
+            return
         # The destination first: on a first run it has nothing, and the
         # source manifest is then fetched with one GET (no HEAD before it).
         # When it has the tag, a HEAD at the source (which registries such
@@ -534,8 +582,10 @@ class _Run(object):
     def _plan(self, work, plan):
         """BlobEntry per (destination registry, digest)."""
         dry_run = self.dry_run
-        # --verify needs the truth for every pair, like a dry run's plan
-        exact = dry_run or self.verify
+        # --verify needs the truth for every pair, like a dry run's plan;
+        # so does a source that writes its manifest after the plan: a no-op
+        # re-run must not mount what is there (and learns every size)
+        exact = dry_run or self.verify or self.source is not None
         pairs = collections.OrderedDict()  # (registry, repo, digest) -> image list
         for image in work:
             host, repo = image.repo_key
@@ -554,8 +604,9 @@ class _Run(object):
                 continue
             checked.add((host, digest))
             dst = pairs[key][0].job.destination
-            heads[key] = self.meta.submit(self.client.blob_exists,
-                                          _repo(dst, repo), digest, not dry_run)
+            look = self._blob_size if pairs[key][0].blobs[digest] is None else \
+                self.client.blob_exists
+            heads[key] = self.meta.submit(look, _repo(dst, repo), digest, not dry_run)
         blobs = collections.OrderedDict()
         for key, fut in heads.items():
             host, repo, digest = key
@@ -574,6 +625,10 @@ class _Run(object):
                 src = image.job.source
                 if all(s.name != src.name for s in entry.sources):
                     entry.sources.append(src)
+            if present and entry.size is None and present is not True:
+                entry.size = present
+                with self.lock:
+                    self.sizes[digest] = present
             (entry.present if present else entry.missing).append(repo)
             if present:
                 plan.blobs_present += 1
@@ -593,12 +648,17 @@ class _Run(object):
                 plan.mounts += len(missing)
             else:
                 plan.uploads += 1
-                plan.bytes_to_move += entry.size
+                plan.bytes_to_move += entry.size or 0
+                plan.unsized += entry.size is None
                 plan.mounts += len(missing) - 1
                 target = owner.get(((host, missing[0]), digest))
                 if dry_run and target is not None:
-                    target.bytes_moved += entry.size
+                    target.bytes_moved += entry.size or 0
         return blobs
+
+    def _blob_size(self, repo, digest, push):
+        """A blob's size at the destination (HEAD), else False."""
+        return self.client.blob_size(repo, digest, push) or False
 
     # -- phase 3: transfer --------------------------------------------------
 
@@ -619,8 +679,13 @@ class _Run(object):
                 uploads.append(entry)
         # Biggest first: the long transfers start at once and the small ones
         # fill the gaps at the end instead of one big blob finishing last.
-        uploads.sort(key=lambda e: -e.size)
+        # (Unknown sizes first: a source that cannot say is a daemon's
+        # uncompressed layers, the big ones.)
+        uploads.sort(key=lambda e: (e.size is not None, -(e.size or 0)))
         uploads = self._lead_and_follow(uploads)
+        if self.source is not None:
+            for entry in uploads:
+                self.source.expect(entry.sources[0], [entry.digest])
         # Small blobs (configs, thin layers) cost latency, not bandwidth:
         # queued behind the big layers on the upload pool they kept the
         # cores half idle at the end of a run, with every manifest waiting
@@ -628,8 +693,8 @@ class _Run(object):
         # when the first big upload is done so that the biggest blobs still
         # start (and land) first.
         jobs = self.engine.jobs
-        self.small = [e for i, e in enumerate(uploads) if i >= jobs and e.size <= SMALL_BLOB]
-        big = [e for i, e in enumerate(uploads) if i < jobs or e.size > SMALL_BLOB]
+        self.small = [e for i, e in enumerate(uploads) if i >= jobs and _small(e.size)]
+        big = [e for i, e in enumerate(uploads) if i < jobs or not _small(e.size)]
         self.small_until = time.monotonic() + SMALL_WAIT
         for entry in big:
             self._submit_upload(self._upload_then_release, entry)
@@ -706,7 +771,7 @@ class _Run(object):
                 # the source is read once whatever the number of sites.
                 # The source stays the fallback of a retry.
                 other.sources = [_repo(entry.registry, entry.landed_in)] + other.sources
-            if other.size <= SMALL_BLOB:
+            if _small(other.size):
                 self.tracker.submit(self.meta, self._upload_entry, other)
             else:
                 self._submit_upload(self._upload_entry, other)
@@ -715,6 +780,10 @@ class _Run(object):
         """Stream one source read of a blob into the first repository of
         every entry (the same blob on several destination registries);
         returns the entries it did not land."""
+        if self.source is not None:
+            # one read per destination: the first from the source, the
+            # others from the registry it landed in (_follow)
+            return entries
         client, left, live, targets = self.client, [], [], []
         for entry in entries:
             dst = _repo(entry.registry, entry.missing[0])
@@ -770,17 +839,28 @@ class _Run(object):
         as a whole; returns the bytes sent. An upload session that did not
         complete is deleted, so that it does not hold space."""
         client = self.client
+        if size is None:
+            size = self.sizes.get(digest)
         attempt = 0
         while True:
             src = sources[attempt % len(sources)]
+            own = self.source is not None and not isinstance(src, reference.Reference)
             try:
-                if attempt == 0 and location is None and src.api_host == dst.api_host:
+                if not own and attempt == 0 and location is None and \
+                        src.api_host == dst.api_host:
                     mounted, location = client.mount_blob(dst, digest, src)
                     if mounted:
                         return 0
                 if location is None:
                     location = client.start_upload(dst)
                 self._opened(location, dst)
+                if own:
+                    body, size = self.source.open_blob(src, digest, self._moved, self.cancel)
+                    with self.lock:  # known now, even if the PUT's answer is lost
+                        self.sizes[digest] = size
+                    client.push_blob(dst, digest, size, body, location)
+                    self._closed(location)
+                    return size
                 # Retries read the blob as one stream: a source whose
                 # ranges misbehave still gets the plain copy.
                 sent = client.copy_blob(src, dst, digest, size, location=location,
@@ -797,7 +877,7 @@ class _Run(object):
                 try:
                     if client.blob_exists(dst, digest, True):
                         self._closed(location)
-                        return size
+                        return self.sizes.get(digest, size) or 0
                 except errors.RegistryError:
                     pass
                 if location is not None:
@@ -836,6 +916,10 @@ class _Run(object):
         host, digest = entry.registry.api_host, entry.digest
         if entry.landed_in is None:
             entry.landed_in = repo
+        if entry.size is None and sent:
+            entry.size = sent
+            with self.lock:
+                self.sizes.setdefault(digest, sent)
         owner = self.owner.get(((host, repo), digest))
         if owner is not None and sent:
             with self.lock:
@@ -886,6 +970,13 @@ class _Run(object):
 
     def _push(self, image):
         dst = image.job.destination
+        if self.source is not None and not image.manifests:
+            try:
+                if self._write_manifest(image):
+                    return
+            except Exception as exc:
+                self._fail(image, exc)
+                return
         attempt = 0
         while True:
             try:
@@ -915,6 +1006,24 @@ class _Run(object):
             image.status = REPAIRED if image.verifying else COPIED
         self._report(image)
 
+    def _write_manifest(self, image):
+        """A source's manifest, now that its blobs are in: True when the
+        destination has that very manifest already (then the image is done)."""
+        with self.lock:
+            sizes = {d: self.sizes.get(d, size) for d, size in image.blobs.items()}
+        manifest = self.source.manifest(image.job, sizes)
+        image.digest = manifest.digest
+        present = self.client.head_manifest(image.job.destination, push=True)
+        if present is not None and present.digest == manifest.digest:
+            with self.lock:
+                if image.status is not None:
+                    return True
+                image.status = PRESENT
+            self._report(image)
+            return True
+        image.manifests = [manifest]
+        return False
+
     def _repair(self, image):
         dst = _repo(image.job.destination, image.job.destination.repository)
         for digest, size in image.blobs.items():
@@ -924,6 +1033,10 @@ class _Run(object):
                     image.bytes_moved += sent
 
 
+def _small(size):
+    return size is not None and size <= SMALL_BLOB
+
+
 def _not_found(job):
     return errors.NotFound("image %s not found (no such repository or tag at %s)"
                            % (job.source, job.source.registry))
@@ -931,5 +1044,4 @@ def _not_found(job):
 
 def _repo(registry_ref, repository):
     """A Reference for ``repository`` on the registry of ``registry_ref``."""
-    from tripleo_containers.registry import reference
     return reference.Reference(registry_ref.registry, repository)

@@ -325,11 +325,25 @@ class Client(object):
 
     # -- blobs ---------------------------------------------------------------
 
-    def blob_exists(self, repo, digest, push=False):
+    def _head_blob(self, repo, digest, push):
         resp = self._req("HEAD", repo, "/v2/%s/blobs/%s" % (repo.repository, digest),
                          push=push, expected=(200, 404), follow_redirects=True)
         resp.close()
-        return resp.status_code == 200
+        return resp
+
+    def blob_exists(self, repo, digest, push=False):
+        return self._head_blob(repo, digest, push).status_code == 200
+
+    def blob_size(self, repo, digest, push=False):
+        """A blob's size in ``repo`` (HEAD), None if it is not there."""
+        resp = self._head_blob(repo, digest, push)
+        if resp.status_code != 200:
+            return None
+        length = resp.headers.get("Content-Length")
+        if not (length and length.isdigit()):
+            raise errors.RegistryError("blob %s: HEAD without a Content-Length" % digest,
+                                       method="HEAD", url=resp.url)
+        return int(length)
 
     def mount_blob(self, repo, digest, from_repo):
         """(True, None) if mounted, else (False, upload URL) of a new session."""

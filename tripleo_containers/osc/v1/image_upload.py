@@ -82,22 +82,22 @@ class Upload(command.Lister):
         progress = progressbar.Progress(stream, common.isatty(stream),
                                         plan_first=parsed_args.source_daemon is None)
         try:
-            if parsed_args.source_daemon is not None:
-                results = self._from_daemon(parsed_args, progress)
-            else:
-                from tripleo_containers.copy import upload
-                cancel = threading.Event()
-                with _Interruptible(cancel):
+            cancel = threading.Event()
+            with _Interruptible(cancel):
+                if parsed_args.source_daemon is not None:
+                    results = self._from_daemon(parsed_args, progress, cancel)
+                else:
+                    from tripleo_containers.copy import upload
                     results, _ = common.run(
                         upload.upload, parsed_args.config_files, jobs=parsed_args.jobs,
                         dry_run=parsed_args.dry_run, progress=progress,
                         timeout=parsed_args.timeout, cancel=cancel,
                         verify=parsed_args.verify, destinations=parsed_args.destinations,
                         **common.registry_kwargs(parsed_args))
-                if cancel.is_set():
-                    progress.finish()
-                    _say_failures(progress, results)
-                    _interrupted(stream, results)
+            if cancel.is_set():
+                progress.finish()
+                _say_failures(progress, results)
+                _interrupted(stream, results)
         finally:
             progress.finish()
         _say_failures(progress, results)
@@ -114,8 +114,7 @@ class Upload(command.Lister):
         return columns, rows
 
     @staticmethod
-    def _from_daemon(parsed_args, progress):
-        # No plan phase: the daemon gives layer digests only per image.
+    def _from_daemon(parsed_args, progress, cancel):
         if parsed_args.dry_run or parsed_args.verify:
             raise osc_exc.CommandError(
                 "--dry-run and --verify-blobs work on registry-to-registry "
@@ -123,9 +122,9 @@ class Upload(command.Lister):
         from tripleo_containers.build import daemon
         return common.run(
             daemon.upload, parsed_args.config_files,
-            daemon_url=parsed_args.source_daemon or None, on_result=progress.image_done,
+            daemon_url=parsed_args.source_daemon or None, progress=progress,
             timeout=parsed_args.timeout, destinations=parsed_args.destinations,
-            **common.registry_kwargs(parsed_args))
+            jobs=parsed_args.jobs, cancel=cancel, **common.registry_kwargs(parsed_args))
 
     def run(self, parsed_args):
         # cliff prints the rows after take_action returns: the batch's

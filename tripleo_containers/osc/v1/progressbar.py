@@ -50,13 +50,18 @@ class Progress(object):
     def planned(self, plan):
         with self.lock:
             self.total_images = max(self.total_images, plan.images)
-            self.total_bytes = plan.bytes_to_move
+            unsized = getattr(plan, "unsized", 0)
+            # unknown sizes: the bar counts images, not bytes
+            self.total_bytes = 0 if unsized else plan.bytes_to_move
             held, self.held = self.held or [], None
             if not self.tty:
+                upload = size(plan.bytes_to_move)
+                if unsized:
+                    upload = "%d blobs (%s known)" % (plan.uploads, upload)
                 self._line("plan: %d images (%d already present), %d unique blobs, "
                            "%s to upload, %d blobs already there, %d mounts" % (
                                plan.images, plan.images_present, plan.unique_blobs,
-                               size(plan.bytes_to_move), plan.blobs_present, plan.mounts))
+                               upload, plan.blobs_present, plan.mounts))
             for text in held:
                 self._line(text)
             self._draw(force=True)
