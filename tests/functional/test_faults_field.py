@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from osc_cli import OPENSTACK, openstack
+from test_faults import assert_destination_complete
 from tripleo_containers.testing import faultproxy
 from tripleo_containers.testing import images
 
@@ -39,16 +40,6 @@ def upload(path, *extra, timeout=120):
                      "--config-file", path, *extra, timeout=timeout)
     rows = json.loads(proc.stdout) if proc.stdout.strip().startswith("[") else []
     return proc, dict((r["Image"].split("/", 1)[1], r) for r in rows)
-
-
-def refs(seeded):
-    return ["%s:t1" % img.repository for img in seeded.images.values()]
-
-
-def assert_complete(dst, seeded, skopeo):
-    assert faultproxy.incomplete_images(dst.url, refs(seeded)) == []
-    for img in seeded.images.values():
-        assert skopeo.inspect(dst, "%s:t1" % img.repository, raw=True) == img.manifest
 
 
 def open_sessions(reg):
@@ -125,6 +116,26 @@ def _finish(proc, timeout=30):
     return proc.returncode, out, err
 
 
+def _interrupt(proc, ready, *signals, pause=0.3, timeout=30):
+    """Once ``ready()`` holds, send ``signals`` (``pause`` s apart) to the
+    upload and wait for it: (exit code, stdout, stderr, seconds from the
+    first signal). The upload is killed if anything fails on the way."""
+    try:
+        assert _wait_for(ready)
+        for i, signum in enumerate(signals or (signal.SIGINT,)):
+            if i:
+                time.sleep(pause)
+            else:
+                signalled = time.monotonic()
+            proc.send_signal(signum)
+        code, out, err = _finish(proc, timeout=timeout)
+        return code, out, err, time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_first_signal_stops_cancels_sessions_and_a_rerun_finishes(
         registry_factory, proxies, request_counter, skopeo, tmp_path, signum):
@@ -137,17 +148,9 @@ def test_first_signal_stops_cancels_sessions_and_a_rerun_finishes(
         "trickle" if slow["on"] and req.method == "GET" and req.route == "blob" else None))
     path = images_file(tmp_path / "images.yaml", seeded, proxy.address, dst.address)
     proc = _start_upload(path, "--timeout", "60")
-    try:
-        assert _wait_for(lambda: len(proxy.faulted("trickle")) >= 2)
-        proc.send_signal(signum)
-        signalled = time.monotonic()
-        code, out, err = _finish(proc)
-        faultproxy.record("field", case="signal %d" % signum,
-                          seconds=round(time.monotonic() - signalled, 1))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    code, out, err, seconds = _interrupt(
+        proc, lambda: len(proxy.faulted("trickle")) >= 2, signum)
+    faultproxy.record("field", case="signal %d" % signum, seconds=round(seconds, 1))
     assert code == 130, err
     assert "interrupted: 0 of 4 images copied; run the same command again to finish" in err
     assert "Traceback" not in err and "cannot schedule" not in err
@@ -159,7 +162,7 @@ def test_first_signal_stops_cancels_sessions_and_a_rerun_finishes(
     slow["on"] = False
     proc2, rows = upload(path)
     assert proc2.returncode == 0, proc2.stderr
-    assert_complete(dst, seeded, skopeo)
+    assert_destination_complete(dst, seeded, skopeo)
 
 
 def test_second_sigint_exits_at_once(registry_factory, proxies, tmp_path):
@@ -172,16 +175,8 @@ def test_second_sigint_exits_at_once(registry_factory, proxies, tmp_path):
         "hang" if req.method == "DELETE" else None))
     path = images_file(tmp_path / "images.yaml", seeded, proxy.address, dst_proxy.address)
     proc = _start_upload(path)
-    try:
-        assert _wait_for(lambda: len(proxy.faulted("hang")) >= 1)
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        code, out, err = _finish(proc, timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    code, out, err, _ = _interrupt(proc, lambda: len(proxy.faulted("hang")) >= 1,
+                                   signal.SIGINT, signal.SIGINT, timeout=10)
     assert code == 130 and "Traceback" not in err
 
 
@@ -210,7 +205,7 @@ def test_concurrent_overlapping_runs_all_succeed(registry_factory, skopeo, tmp_p
                           seconds=round(time.monotonic() - started, 1))
         for code, out, err in outcomes:
             assert code == 0, err
-        assert_complete(dst, seeded, skopeo)
+        assert_destination_complete(dst, seeded, skopeo)
 
 
 def test_verify_finds_and_repairs_a_deleted_layer(registry_factory, skopeo, tmp_path):
@@ -242,7 +237,7 @@ def test_verify_finds_and_repairs_a_deleted_layer(registry_factory, skopeo, tmp_
     assert "total: 0 copied, 3 already present, 1 repaired, 0 failed" in proc.stderr
     others = [r["Result"] for k, r in rows.items() if k != victim.repository + ":t1"]
     assert others == ["already present"] * 3
-    assert_complete(dst, seeded, skopeo)
+    assert_destination_complete(dst, seeded, skopeo)
     pulled = tmp_path / "pulled"
     done = skopeo.run("copy", "--retry-times", "0", "--src-tls-verify=false",
                       skopeo.ref(dst, victim.repository + ":t1"), "dir:%s" % pulled)

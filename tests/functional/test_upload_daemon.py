@@ -3,11 +3,10 @@ reading images from a private dockerd and pushing them into a real
 docker-registry, checked with skopeo; same table and batch failure as a
 registry-sourced upload."""
 import json
-import signal
 
 from osc_cli import openstack
 from test_dockerd import daemon, docker, write_images_file  # noqa: F401 (fixture)
-from test_faults_field import _finish, _start_upload, _wait_for, open_sessions
+from test_faults_field import _interrupt, _start_upload, open_sessions
 from tripleo_containers.testing import faultproxy
 from tripleo_containers.testing import images
 
@@ -93,14 +92,7 @@ def test_ctrl_c_on_daemon_upload_exits_130_cancels_sessions_and_a_rerun_finishes
         config = write_images_file(tmp_path / "images.yaml", pulled, proxy.address,
                                    [proxy.address])
         proc = _start_upload(config, "--source-daemon", d.url)
-        try:
-            assert _wait_for(lambda: len(proxy.faulted("hang")) >= 1)
-            proc.send_signal(signal.SIGINT)
-            code, out, err = _finish(proc)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        code, out, err, _ = _interrupt(proc, lambda: len(proxy.faulted("hang")) >= 1)
         assert code == 130, err
         assert "interrupted: 0 of 2 images copied; run the same command again to finish" in err
         assert "Traceback" not in err and "failed unexpectedly" not in err
