@@ -178,16 +178,22 @@ def test_ipv6_push_destination():
 
 def test_default_push_destination_from_undercloud(monkeypatch):
     from tripleo_containers.registry import undercloud
+    # each step below is a different host: forget the per-process answer
+    forget = undercloud.default_push_destination.cache_clear
+    forget()
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_ipv6_of", lambda i: "fd00:24::1")
     assert undercloud.default_push_destination() == "[fd00:24::1]:8787"
+    forget()
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: "192.168.24.1")
     r = run(includes=["keystone"], push_destination=True)
     assert r.images[0].push_destination == "192.168.24.1:8787"
+    forget()
     monkeypatch.setattr(undercloud, "_ipv4_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_ipv6_of", lambda i: None)
     monkeypatch.setattr(undercloud, "_resolvable", lambda n: False)
     assert undercloud.default_push_destination() == "localhost:8787"
+    forget()
 
 
 def test_ipv6_from_proc(tmp_path):

@@ -1,4 +1,5 @@
 """The undercloud's own registry: the default push destination."""
+import functools
 import ipaddress
 import socket
 
@@ -48,6 +49,9 @@ def format_host(address, port=PORT):
     return "%s:%d" % (address, port)
 
 
+# Once per process: the host's address does not change during a command, and
+# the <host>.ctlplane look-up can wait on a resolver (image list asked twice).
+@functools.lru_cache(maxsize=1)
 def default_push_destination():
     """br-ctlplane's address, else <short hostname>.ctlplane, else localhost; :8787."""
     address = _ipv4_of(CTLPLANE_BRIDGE) or _ipv6_of(CTLPLANE_BRIDGE)
