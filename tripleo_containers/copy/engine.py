@@ -432,6 +432,13 @@ class _Run(object):
 
     def _execute(self, plan):
         images, dry_run = self.images, self.dry_run
+        if self.source is None:
+            # Each read looks at its destination first, then at its source:
+            # the source connections (one per read, one for the ping) open
+            # meanwhile.
+            sources = collections.Counter(im.job.source.api_host for im in images)
+            for host, count in sources.items():
+                self.client.warm(host, min(count, READ_JOBS) + 1)
         reads = [self.reads.submit(self._read, image) for image in images]
         for image, fut in zip(images, reads):
             try:

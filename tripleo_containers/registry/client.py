@@ -219,6 +219,10 @@ class Client(object):
         self.transport = transport
         self._range_permits = threading.Semaphore(ranged_mod.BUDGET)
 
+    def warm(self, registry, count):
+        """See Transport.warm."""
+        self.transport.warm(registry, count)
+
     def close(self):
         self.transport.close()
 

@@ -14,9 +14,14 @@ once per (scheme, host) what requests resolved per request:
   else certifi's bundle like requests, else the system store), a CA bundle
   file or directory, or False for a registry marked insecure over https.
 """
+import errno
 import ipaddress
+import logging
 import os
+import selectors
+import socket
 import threading
+import time
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import getproxies_environment
 
@@ -26,6 +31,7 @@ from urllib3 import exceptions as u3
 # Network faults: the request may be retried (nothing or a whole body is
 # lost, never half a request the registry acted on without answering).
 NETWORK_ERRORS = (u3.HTTPError, OSError)
+LOG = logging.getLogger(__name__)
 SSL_ERRORS = (u3.SSLError,)
 
 
@@ -253,3 +259,76 @@ class Pools(object):
             self._direct.clear()
             for manager in self._proxies.values():
                 manager.clear()
+
+
+def open_early(pool, host, port, count, timeout, cancel):
+    """Put up to ``count`` connected connections into urllib3 ``pool``
+    (see Transport.warm): every TCP connect is started at once from this
+    thread; a connection that is up is handed to urllib3's own ``connect``.
+    Never raises; gives up after ``timeout`` seconds."""
+    pending = {}
+    selector = selectors.DefaultSelector()
+    # The pool's slots are taken first: handed back one by one, the first
+    # connection would come out again for the second (the pool is LIFO).
+    slots = []
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, 0, socket.SOCK_STREAM)[0]
+        for _ in range(count):
+            conn = pool._get_conn()
+            if getattr(conn, "sock", None) is not None:  # idle and open already
+                pool._put_conn(conn)
+                break
+            slots.append(conn)
+        for conn in slots:
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            err = sock.connect_ex(address)
+            if err not in (0, errno.EINPROGRESS):
+                sock.close()
+                LOG.debug("early connection to %s:%s: %s", host, port, os.strerror(err))
+                break
+            pending[sock] = conn
+            selector.register(sock, selectors.EVENT_WRITE)
+        deadline = time.monotonic() + timeout
+        while pending and not cancel.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for key, _ in selector.select(min(left, 0.2)):
+                sock = key.fileobj
+                selector.unregister(sock)
+                conn = pending.pop(sock)
+                slots.remove(conn)
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    sock.close()
+                    pool._put_conn(None)
+                    continue
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.settimeout(timeout)
+                _hand_over(pool, conn, sock)
+    except Exception as exc:  # best effort: the request will say what is wrong
+        LOG.debug("early connections to %s:%s: %s", host, port, exc)
+    finally:
+        for sock in pending:
+            sock.close()
+        selector.close()
+        for _ in slots:  # not connected: the slots go back empty
+            pool._put_conn(None)
+
+
+def _hand_over(pool, conn, sock):
+    """urllib3's own connect on the connected ``sock``, then the connection
+    into the pool."""
+    try:
+        conn._new_conn = lambda: sock
+        try:
+            conn.connect()
+        finally:
+            del conn._new_conn
+    except Exception as exc:
+        LOG.debug("early connection to %s: %s", pool.host, exc)
+        sock.close()
+        conn.close()
+        conn = None
+    pool._put_conn(conn)  # None keeps the slot for a new connection
