@@ -1,9 +1,11 @@
 """The engine's levers for a far source: every image's first look in flight
 at once, and an upload limit that grows only while the bytes moved grow."""
+import inspect
+import os
 import threading
 import time
 
-from fake_registry import FakeRegistry
+from fake_registry import FakeRegistry, digest_of
 from tripleo_containers.copy import engine
 from tripleo_containers.registry import client as client_mod
 from tripleo_containers.registry import reference, transport
@@ -129,3 +131,91 @@ def test_a_corrupt_blob_streamed_to_several_sites_lands_at_none():
     finally:
         for reg in [src] + sites:
             reg.close()
+
+
+def test_the_last_wave_starts_at_once_and_only_once():
+    # 3 waiting behind 8 in flight (limit 8): all of them start now
+    assert engine.last_wave(queued=3, active=8, limit=8) == 11
+    # more than a wave still waiting: the tuner decides
+    assert engine.last_wave(queued=9, active=8, limit=8) is None
+    # room for them already, or nothing waits
+    assert engine.last_wave(queued=2, active=5, limit=8) is None
+    assert engine.last_wave(queued=0, active=8, limit=8) is None
+    tuner = engine.Tuner(start=8, step=8, cap=32)
+    assert tuner.finish(11) == 11 and tuner.done
+    assert tuner.sample(10 ** 9, 5, 100.0) == 11  # no more tuning after it
+    assert engine.Tuner(start=8, step=8, cap=32).finish(99) == 32  # bounded
+
+
+def _slow_heads(registry, digests, seconds):
+    def fault(req):
+        if req.method == "HEAD" and any(d in req.path for d in digests):
+            time.sleep(seconds)
+    return fault
+
+
+def test_the_biggest_blob_starts_uploading_before_the_plan_is_made():
+    """On a far source the link would idle while the plan HEADs every blob
+    at the destination: the biggest blobs' uploads start with the plan."""
+    src, dst = FakeRegistry(), FakeRegistry()
+    try:
+        big = os.urandom(engine.SMALL_BLOB + 4096)
+        smalls = [b"small-%d" % i for i in range(6)]
+        src.add_image("ns/app", "t", [big] + smalls)
+        # the plan's other HEADs take a while: the big upload must not wait
+        dst.faults.append(_slow_heads(dst, [digest_of(b) for b in smalls], 0.2))
+        results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
+        assert [r.status for r in results] == [engine.COPIED]
+        seq = [(r.method, r.path) for r in dst.log]
+        big_digest = digest_of(big)
+        post = next(i for i, (m, p) in enumerate(seq)
+                    if m == "PUT" and dst.log[i].query.get("digest") == big_digest)
+        last_head = max(i for i, (m, p) in enumerate(seq)
+                        if m == "HEAD" and "/blobs/" in p)
+        assert post < last_head, seq
+        assert dst.blobs[big_digest] == big
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_a_big_blob_already_there_is_not_sent_again_by_the_early_start():
+    src, dst = FakeRegistry(), FakeRegistry()
+    try:
+        big = os.urandom(engine.SMALL_BLOB + 4096)
+        src.add_image("ns/app", "t", [big, b"small"])
+        dst.add_blob("ns/app", big)
+        results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
+        assert [r.status for r in results] == [engine.COPIED]
+        assert not [r for r in dst.log
+                    if r.method == "PUT" and r.query.get("digest") == digest_of(big)]
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_an_early_upload_that_fails_is_retried_by_the_ordinary_path():
+    src, dst = FakeRegistry(), FakeRegistry()
+    try:
+        big = os.urandom(engine.SMALL_BLOB + 4096)
+        src.add_image("ns/app", "t", [big, b"small"])
+        failed = []
+        attempts = inspect.signature(engine.Engine).parameters["upload_attempts"].default
+
+        def fail_the_early_puts(req):
+            # every attempt of the upload started with the plan fails
+            if req.method == "PUT" and req.query.get("digest") == digest_of(big) \
+                    and len(failed) < attempts:
+                failed.append(req)
+                return 503, {"Content-Type": "application/json"}, \
+                    b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}'
+        dst.faults.append(fail_the_early_puts)
+        results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
+        assert [r.status for r in results] == [engine.COPIED]
+        assert dst.blobs[digest_of(big)] == big
+        puts = [r for r in dst.log
+                if r.method == "PUT" and r.query.get("digest") == digest_of(big)]
+        assert len(puts) == attempts + 1
+    finally:
+        src.close()
+        dst.close()

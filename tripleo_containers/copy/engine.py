@@ -334,6 +334,24 @@ class Tuner(object):
         self.done = self.limit >= self.cap
         return self.limit
 
+    def finish(self, limit):
+        """Raise the limit to ``limit`` (up to ``cap``) and stop tuning."""
+        self.limit = max(self.limit, min(self.cap, limit))
+        self.done = True
+        return self.limit
+
+
+def last_wave(queued, active, limit):
+    """The upload limit that starts the last wave now, or None.  When what
+    still waits at the gate is at most one wave, it is started at once: it
+    then shares the link with the transfers in flight and ends with them,
+    instead of its last blob streaming alone after every other one has
+    ended (a far source caps each connection, so one stream is a fraction
+    of the link).  At most doubles what is in flight, once (Tuner.finish)."""
+    if 0 < queued <= limit and active + queued > limit:
+        return active + queued
+    return None
+
 
 def concurrency(jobs):
     """Threads of one run that may talk to the same registry at once."""
@@ -407,6 +425,8 @@ class _Run(object):
         self.gate = _Gate(engine.jobs, self.cancel)
         self.tuner = Tuner(engine.jobs, engine.jobs, max(engine.jobs, MAX_UPLOAD_JOBS))
         self.moved = 0
+        self.queued = 0      # uploads submitted and not yet through the gate
+        self.early = {}      # (host, digest) -> Future of an upload started with the plan
         self.small_until = None
 
     def execute(self):
@@ -604,8 +624,14 @@ class _Run(object):
         # that its plan is exact.
         heads = {}
         checked = set()
+        early = () if exact else self._early_keys(pairs)
+        for key in early:
+            heads[key] = self._start_early(key, pairs[key][0])
         for key in pairs:
             host, repo, digest = key
+            if key in heads:
+                checked.add((host, digest))
+                continue
             if not exact and (host, digest) in checked:
                 heads[key] = None
                 continue
@@ -663,6 +689,68 @@ class _Run(object):
                     target.bytes_moved += entry.size or 0
         return blobs
 
+    def _early_keys(self, pairs):
+        """The pairs whose upload starts with the plan (see _start_early):
+        the ``jobs`` biggest blobs, each the first pair of its digest, above
+        SMALL_BLOB, known size, one destination registry."""
+        hosts = collections.defaultdict(set)
+        first = collections.OrderedDict()
+        for key, images in pairs.items():
+            host, repo, digest = key
+            hosts[digest].add(host)
+            first.setdefault((host, digest), (key, images[0].blobs[digest]))
+        sized = [(size, key) for key, size in first.values()
+                 if size is not None and size > SMALL_BLOB and len(hosts[key[2]]) == 1]
+        sized.sort(key=lambda item: -item[0])
+        return [key for _, key in sized[:self.engine.jobs]]
+
+    def _start_early(self, key, image):
+        """Start the upload of a big blob while the rest of the plan is
+        made (on a far source the link would otherwise idle through every
+        destination HEAD of the plan): HEAD it in its first repository, and
+        if it is missing there, upload it.  Returns the Future of the HEAD,
+        which the plan reads as any other; the upload's own Future is kept
+        in ``self.early`` for _transfer, which does the bookkeeping (mounts,
+        pending images) once the plan is made."""
+        host, repo, digest = key
+        head, done = futures.Future(), futures.Future()
+        self.early[(host, digest)] = done
+        dst = _repo(image.job.destination, repo)
+        size = image.blobs[digest]
+        sources = [image.job.source]
+
+        def run():
+            try:
+                present = self.client.blob_exists(dst, digest, True)
+            except BaseException as exc:
+                head.set_exception(exc)
+                done.set_exception(exc)
+                return
+            head.set_result(present)
+            if present:
+                done.set_result(None)
+                return
+            try:
+                done.set_result(self._copy_blob(sources, dst, digest, size))
+            except BaseException as exc:
+                done.set_exception(exc)
+        self._submit_upload(run)
+        return head
+
+    def _finish_early(self, entry, done):
+        """The bookkeeping of an upload started with the plan, once it is
+        over; if it failed, the ordinary upload (with its retries) takes over."""
+        exc = done.exception()
+        if exc is None:
+            try:
+                self._landed(entry, entry.missing[0], entry.missing[1:], done.result())
+            finally:
+                self._release_small()
+        elif not isinstance(exc, errors.Cancelled) and not self.cancel.is_set():
+            LOG.debug("upload of %s started with the plan failed: %s",
+                      entry.digest, _error_text(exc))
+            self._submit_upload(self._upload_then_release, entry)
+
     def _blob_size(self, repo, digest, push):
         """A blob's size at the destination (HEAD), else False."""
         return self.client.blob_size(repo, digest, push) or False
@@ -675,8 +763,13 @@ class _Run(object):
             if image.status is None and not image.pending:
                 self._push_when_ready(image)
         uploads = []
+        started = []
         for entry in blobs.values():
             if not entry.missing:
+                continue
+            done = self.early.get((entry.registry.api_host, entry.digest))
+            if done is not None and not entry.present:
+                started.append((entry, done))
                 continue
             if entry.present:
                 frm = _repo(entry.registry, entry.present[0])
@@ -703,6 +796,12 @@ class _Run(object):
         self.small = [e for i, e in enumerate(uploads) if i >= jobs and _small(e.size)]
         big = [e for i, e in enumerate(uploads) if i < jobs or not _small(e.size)]
         self.small_until = time.monotonic() + SMALL_WAIT
+        for entry, done in started:
+            # in the upload's own thread when it ends (at once if it has):
+            # no thread waits for it meanwhile
+            done.add_done_callback(
+                lambda fut, entry=entry: self.tracker.submit(
+                    self.meta, self._finish_early, entry, fut))
         for entry in big:
             self._submit_upload(self._upload_then_release, entry)
         tracker.wait(self._tick)
@@ -712,6 +811,9 @@ class _Run(object):
         if self.small and now >= self.small_until:
             self._release_small()
         limit = self.tuner.sample(self.moved, self.gate.waiting, now)
+        wave = last_wave(self.queued, self.gate.active, limit)
+        if wave:
+            limit = self.tuner.finish(wave)
         if limit != self.gate.limit:
             LOG.debug("uploads in flight: up to %d", limit)
             self.gate.widen(limit)
@@ -722,10 +824,15 @@ class _Run(object):
         self.progress.bytes_moved(count)
 
     def _submit_upload(self, fn, *args):
+        with self.lock:
+            self.queued += 1
         self.tracker.submit(self.upload, self._gated, fn, *args)
 
     def _gated(self, fn, *args):
-        if not self.gate.enter():
+        entered = self.gate.enter()
+        with self.lock:
+            self.queued -= 1
+        if not entered:
             return
         try:
             fn(*args)
