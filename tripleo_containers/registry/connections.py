@@ -18,6 +18,7 @@ import errno
 import ipaddress
 import logging
 import os
+import select
 import selectors
 import socket
 import threading
@@ -264,8 +265,9 @@ class Pools(object):
 def open_early(pool, host, port, count, timeout, cancel):
     """Put up to ``count`` connected connections into urllib3 ``pool``
     (see Transport.warm): every TCP connect is started at once from this
-    thread; a connection that is up is handed to urllib3's own ``connect``.
-    Never raises; gives up after ``timeout`` seconds."""
+    thread; a connection that is up is handed to urllib3's own ``connect``
+    (which adds TLS, verified as any other, on https).  Never raises; gives
+    up after ``timeout`` seconds."""
     pending = {}
     selector = selectors.DefaultSelector()
     # The pool's slots are taken first: handed back one by one, the first
@@ -306,7 +308,12 @@ def open_early(pool, host, port, count, timeout, cancel):
                     continue
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.settimeout(timeout)
-                _hand_over(pool, conn, sock)
+                if pool.scheme == "https":
+                    # the TLS handshakes overlap: one thread each
+                    threading.Thread(target=_hand_over, args=(pool, conn, sock),
+                                     name="tls " + host, daemon=True).start()
+                else:
+                    _hand_over(pool, conn, sock)
     except Exception as exc:  # best effort: the request will say what is wrong
         LOG.debug("early connections to %s:%s: %s", host, port, exc)
     finally:
@@ -321,14 +328,44 @@ def _hand_over(pool, conn, sock):
     """urllib3's own connect on the connected ``sock``, then the connection
     into the pool."""
     try:
+        started = time.monotonic()
         conn._new_conn = lambda: sock
         try:
             conn.connect()
         finally:
             del conn._new_conn
+        if pool.scheme == "https":
+            _read_tickets(conn.sock, min(0.1, 0.01 + (time.monotonic() - started) / 4))
     except Exception as exc:
         LOG.debug("early connection to %s: %s", pool.host, exc)
         sock.close()
         conn.close()
         conn = None
     pool._put_conn(conn)  # None keeps the slot for a new connection
+
+
+def _read_tickets(sock, wait):
+    """Read what a TLS 1.3 server sends after its handshake (session
+    tickets: no application data).  Left unread, it makes the idle
+    connection readable, which urllib3 takes for a connection the server
+    closed: it would drop it and open another.  Waits up to ``wait``
+    seconds for it (a Go server, distribution's, sends it with its
+    Finished; others one round trip later: then the connection is only
+    dropped and replaced, as without this)."""
+    import ssl
+    deadline = time.monotonic() + wait
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([sock], [], [], left)[0]:
+                return
+            try:
+                data = sock.recv(1)
+            except ssl.SSLWantReadError:
+                continue  # a record without application data: read, more may come
+            raise ConnectionError("the registry sent %s before any request" % (
+                "its close" if not data else "data"))
+    finally:
+        sock.settimeout(timeout)

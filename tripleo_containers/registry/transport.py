@@ -407,19 +407,14 @@ class Transport(object):
         handshakes then overlap with the work done before those requests (on
         a re-run, every destination check) instead of each request paying
         its own after it.  One thread starts every TCP connect at once
-        (non-blocking).  Best effort: a connection that cannot be opened is
-        left to the request that needs it, which reports the error.
-
-        Plain HTTP only, and not through a proxy.  Over https the requests
-        did not take the connections opened early (urllib3 took them for
-        dropped and opened its own; probably the TLS 1.3 session ticket that
-        reaches an idle connection after its handshake)."""
+        (non-blocking); on https each TLS handshake (verified as for any
+        request) runs in a thread of its own.  Best effort: a connection
+        that cannot be opened is left to the request that needs it, which
+        reports the error.  Not through a proxy."""
         if count <= 0 or self.cancel.is_set():
             return
         url = self.base_url(registry)
         parts = urlsplit(url)
-        if parts.scheme != "http":
-            return
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             pool = self.pools.pool(parts.scheme, parts.hostname, port, self.verify_for(url))

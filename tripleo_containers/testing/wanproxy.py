@@ -162,10 +162,15 @@ class WanProxy(object):
 
     async def _shutdown(self):
         self._server.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
+        # every task, the pipes of connections still open included: a loop
+        # closed under a pending task complains at exit
+        # (again, for the pipes a handler started meanwhile)
+        for _ in range(5):
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
             await asyncio.wait(tasks, timeout=2.0)
         await self._server.wait_closed()
 
