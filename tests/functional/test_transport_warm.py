@@ -75,7 +75,7 @@ def test_requests_use_the_connections_opened_early(proxied, tls):
     try:
         tr.warm(proxy.address, 6)
         assert _wait(lambda: _idle_connected(tr, scheme, proxy.address, verify) == 6)
-        assert proxy.connections == 6
+        assert _wait(lambda: proxy.connections == 6)
         # the ping and five requests, at once: no connection of their own
         assert _at_once(tr, proxy.address, 5) == [200] * 5
         assert proxy.connections == 6

@@ -406,9 +406,9 @@ class Transport(object):
         requests about to be sent, and leave them in its pool: their
         handshakes then overlap with the work done before those requests (on
         a re-run, every destination check) instead of each request paying
-        its own after it.  One thread starts every TCP connect at once
-        (non-blocking); on https each TLS handshake (verified as for any
-        request) runs in a thread of its own.  Best effort: a connection
+        its own after it.  Every TCP connect starts at once (non-blocking:
+        connections.open_early); on https each TLS handshake (verified as for
+        any request) runs in a thread of its own.  Best effort: a connection
         that cannot be opened is left to the request that needs it, which
         reports the error.  Not through a proxy."""
         if count <= 0 or self.cancel.is_set():
@@ -422,10 +422,12 @@ class Transport(object):
             return
         if pool.proxy is not None:
             return
-        threading.Thread(target=connections.open_early,
-                         args=(pool, parts.hostname, port, count, self.timeout[0],
-                               self.cancel),
-                         name="connect " + registry, daemon=True).start()
+        args = (pool, parts.hostname, port, count, self.timeout[0], self.cancel)
+        if parts.scheme == "http":
+            connections.open_early(*args)  # a few milliseconds: see there
+        else:
+            threading.Thread(target=connections.open_early, args=args,
+                             name="connect " + registry, daemon=True).start()
 
     # -- ping and auth ------------------------------------------------------
 
