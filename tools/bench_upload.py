@@ -47,7 +47,7 @@ machine a figure without it means little.  The package is byte-compiled
 first (compileall), as pip and Debian install it.
 
 Usage: python tools/bench_upload.py [--images 60] [--sizes bench|full] [--json OUT]
-           [--wan RTT,LINK,CONN [--wan-selfcheck]]
+           [--wan RTT,LINK,CONN [--wan-selfcheck] [--timeline]]
 """
 import argparse
 import collections
@@ -260,6 +260,86 @@ def run_reference(src, seeded, streams, phase):
     return wall, 0, None
 
 
+class Timeline(object):
+    """``--timeline``: how one run used the emulated link, from the WAN
+    proxy's byte count sampled every 50 ms: the share of the link used in
+    each second, the first and last byte through the proxy, and the time
+    from the last byte to the command's exit; from the destination
+    registry's log, how many manifest PUTs ended after the last blob upload
+    (images that waited for that blob)."""
+
+    def __init__(self, proxy, link, dst):
+        self.proxy, self.link, self.dst = proxy, link, dst
+        self.samples = []
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self.first_record = len(self.proxy.records)
+        try:
+            self.log_offset = os.path.getsize(self.dst.log)
+        except OSError:
+            self.log_offset = 0
+        self.t0, self.w0 = time.monotonic(), time.time()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), self.proxy.bytes_down))
+            self._stop.wait(0.05)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        self.t1 = time.monotonic()
+
+    def report(self):
+        t0, base = self.t0, self.samples[0][1] if self.samples else 0
+        per_second, prev = [], base
+        for second in range(int(math.ceil(self.t1 - t0))):
+            edge = t0 + second + 1
+            upto = [b for ts, b in self.samples if ts <= edge]
+            now = upto[-1] if upto else prev
+            per_second.append("%d" % round(100.0 * (now - prev) / self.link))
+            prev = now
+        recs = self.proxy.records[self.first_record:]
+        firsts = [r.first_down - t0 for r in recs if r.first_down is not None]
+        lasts = [r.last_down - t0 for r in recs if r.last_down is not None]
+        lines = ["  link use per second (%%): %s" % " ".join(per_second)]
+        if firsts:
+            lines.append("  first byte %.3f s, last byte %.3f s, exit %.3f s after the "
+                         "last byte" % (min(firsts), max(lasts), self.t1 - t0 - max(lasts)))
+        blob_ends, manifest_ends = [], []
+        with open(self.dst.log) as f:
+            f.seek(self.log_offset)
+            for line in f:
+                if '"http.request.uri"' not in line or '"PUT"' not in line:
+                    continue
+                rec = json.loads(line)
+                when = _log_time(rec["time"]) - self.w0
+                if "/blobs/uploads/" in rec["http.request.uri"]:
+                    blob_ends.append(when)
+                elif "/manifests/" in rec["http.request.uri"]:
+                    manifest_ends.append(when)
+        if blob_ends and manifest_ends:
+            last = max(blob_ends)
+            lines.append("  manifest PUTs: %d, %d of them after the last blob upload "
+                         "(%.3f s); last manifest at %.3f s" % (
+                             len(manifest_ends), sum(1 for m in manifest_ends if m > last),
+                             last, max(manifest_ends)))
+        return "\n".join(lines)
+
+
+def _log_time(text):
+    """distribution's log time (RFC 3339, nanoseconds) -> epoch seconds."""
+    import datetime
+    stamp = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", text)
+    whole = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    return whole + float(stamp.group(2) or 0)
+
+
 def startup_seconds(argv, rounds=3):
     """Median wall time of ``argv + ['--help']``: interpreter, cliff and
     plugin imports, i.e. what a run costs before its first request."""
@@ -346,6 +426,10 @@ def main():
                         "200ms,100mbit,20mbit (see the module docstring)")
     parser.add_argument("--wan-selfcheck", action="store_true",
                         help="check the WAN proxy against a plain file server first")
+    parser.add_argument("--timeline", action="store_true",
+                        help="with --wan: per run of ours, the link's use per second, "
+                             "first/last byte, and the manifests that waited for the "
+                             "last blob")
     args = parser.parse_args()
     profile = None
     if args.wan:
@@ -353,8 +437,8 @@ def main():
             profile = wanproxy.parse_profile(args.wan)
         except ValueError as exc:
             parser.error("--wan: %s" % exc)
-    elif args.wan_selfcheck:
-        parser.error("--wan-selfcheck needs --wan RTT,LINK,CONN")
+    elif args.wan_selfcheck or args.timeline:
+        parser.error("--wan-selfcheck and --timeline need --wan RTT,LINK,CONN")
     tools = (args.tools or ("ours,ours-standalone,skopeo-sync,reference" if profile else
                             "ours,ours-standalone,ours-library,skopeo-sync,skopeo-copy")
              ).split(",")
@@ -441,7 +525,12 @@ def main():
                     CPU.clear()
                     before = cpu_seconds(src.pid), cpu_seconds(dst.pid)
                     seen = (proxy.connections, proxy.bytes_down) if proxy else (0, 0)
-                    wall, rss, _ = runners[tool](dst, phase)
+                    timeline = None
+                    if proxy and profile[1] and args.timeline and tool in ("ours", "ours-standalone"):
+                        with Timeline(proxy, profile[1], dst) as timeline:
+                            wall, rss, _ = runners[tool](dst, phase)
+                    else:
+                        wall, rss, _ = runners[tool](dst, phase)
                     stats = dest_stats(counter, seeded.blobs)
                     stats.update(wall_seconds=round(wall, 2),
                                  peak_rss_mib=round(rss / 1024.0, 1),
@@ -464,6 +553,8 @@ def main():
                               stats["manifest_heads"], stats["manifest_puts"],
                               rss / 1024.0, stats["cpu_tool"], stats["cpu_source_registry"],
                               stats["cpu_dest_registry"], wan_note, _load()), flush=True)
+                    if timeline is not None:
+                        print(timeline.report(), flush=True)
                 dst.stop()
                 shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
         for key, runs in samples.items():
