@@ -5,6 +5,7 @@ import os
 import threading
 import time
 
+import pytest
 from fake_registry import FakeRegistry, digest_of
 from tripleo_containers.copy import engine
 from tripleo_containers.registry import client as client_mod
@@ -154,68 +155,62 @@ def _slow_heads(registry, digests, seconds):
     return fault
 
 
-def test_the_biggest_blob_starts_uploading_before_the_plan_is_made():
+@pytest.fixture
+def app():
+    """A source holding ns/app:t, a big layer first (above SMALL_BLOB) then
+    small ones, and an empty destination: (src, dst, big, smalls)."""
+    src, dst = FakeRegistry(), FakeRegistry()
+    big = os.urandom(engine.SMALL_BLOB + 4096)
+    smalls = [b"small-%d" % i for i in range(6)]
+    src.add_image("ns/app", "t", [big] + smalls)
+    yield src, dst, big, smalls
+    src.close()
+    dst.close()
+
+
+def _big_puts(dst, big):
+    return [r for r in dst.log
+            if r.method == "PUT" and r.query.get("digest") == digest_of(big)]
+
+
+def test_the_biggest_blob_starts_uploading_before_the_plan_is_made(app):
     """On a far source the link would idle while the plan HEADs every blob
     at the destination: the biggest blobs' uploads start with the plan."""
-    src, dst = FakeRegistry(), FakeRegistry()
-    try:
-        big = os.urandom(engine.SMALL_BLOB + 4096)
-        smalls = [b"small-%d" % i for i in range(6)]
-        src.add_image("ns/app", "t", [big] + smalls)
-        # the plan's other HEADs take a while: the big upload must not wait
-        dst.faults.append(_slow_heads(dst, [digest_of(b) for b in smalls], 0.2))
-        results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
-        assert [r.status for r in results] == [engine.COPIED]
-        seq = [(r.method, r.path) for r in dst.log]
-        big_digest = digest_of(big)
-        post = next(i for i, (m, p) in enumerate(seq)
-                    if m == "PUT" and dst.log[i].query.get("digest") == big_digest)
-        last_head = max(i for i, (m, p) in enumerate(seq)
-                        if m == "HEAD" and "/blobs/" in p)
-        assert post < last_head, seq
-        assert dst.blobs[big_digest] == big
-    finally:
-        src.close()
-        dst.close()
+    src, dst, big, smalls = app
+    # the plan's other HEADs take a while: the big upload must not wait
+    dst.faults.append(_slow_heads(dst, [digest_of(b) for b in smalls], 0.2))
+    results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
+    assert [r.status for r in results] == [engine.COPIED]
+    log = list(dst.log)
+    put = log.index(_big_puts(dst, big)[0])
+    last_head = max(i for i, r in enumerate(log) if r.method == "HEAD" and "/blobs/" in r.path)
+    assert put < last_head, log
+    assert dst.blobs[digest_of(big)] == big
 
 
-def test_a_big_blob_already_there_is_not_sent_again_by_the_early_start():
-    src, dst = FakeRegistry(), FakeRegistry()
-    try:
-        big = os.urandom(engine.SMALL_BLOB + 4096)
-        src.add_image("ns/app", "t", [big, b"small"])
-        dst.add_blob("ns/app", big)
-        results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
-        assert [r.status for r in results] == [engine.COPIED]
-        assert not [r for r in dst.log
-                    if r.method == "PUT" and r.query.get("digest") == digest_of(big)]
-    finally:
-        src.close()
-        dst.close()
+def test_a_big_blob_already_there_is_not_sent_again_by_the_early_start(app):
+    src, dst, big, _ = app
+    dst.add_blob("ns/app", big)
+    results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
+    assert [r.status for r in results] == [engine.COPIED]
+    assert not _big_puts(dst, big)
 
 
-def test_an_early_upload_that_fails_is_retried_by_the_ordinary_path():
-    src, dst = FakeRegistry(), FakeRegistry()
-    try:
-        big = os.urandom(engine.SMALL_BLOB + 4096)
-        src.add_image("ns/app", "t", [big, b"small"])
-        failed = []
-        attempts = inspect.signature(engine.Engine).parameters["upload_attempts"].default
+def test_an_early_upload_that_fails_is_retried_by_the_ordinary_path(app):
+    src, dst, big, _ = app
+    failed = []
+    attempts = inspect.signature(engine.Engine).parameters["upload_attempts"].default
 
-        def fail_the_early_puts(req):
-            # every attempt of the upload started with the plan fails
-            if req.method == "PUT" and req.query.get("digest") == digest_of(big) \
-                    and len(failed) < attempts:
-                failed.append(req)
-                return 503, {"Content-Type": "application/json"}, \
-                    b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}'
-        dst.faults.append(fail_the_early_puts)
-        results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
-        assert [r.status for r in results] == [engine.COPIED]
-        assert dst.blobs[digest_of(big)] == big
-        puts = [r for r in dst.log
-                if r.method == "PUT" and r.query.get("digest") == digest_of(big)]
-        assert len(puts) == attempts + 1
-    finally:
-        src.close()
-        dst.close()
+    def fail_the_early_puts(req):
+        # every attempt of the upload started with the plan fails
+        if req.method == "PUT" and req.query.get("digest") == digest_of(big) \
+                and len(failed) < attempts:
+            failed.append(req)
+            return 503, {"Content-Type": "application/json"}, \
+                b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}'
+    dst.faults.append(fail_the_early_puts)
+    results, _ = _run(src, dst, ["ns/app:t"], jobs=1)
+    assert [r.status for r in results] == [engine.COPIED]
+    assert dst.blobs[digest_of(big)] == big
+    # the ordinary upload made one more attempt than the early one could
+    assert len(_big_puts(dst, big)) == attempts + 1
