@@ -18,8 +18,6 @@ import errno
 import ipaddress
 import logging
 import os
-import select
-import selectors
 import socket
 import threading
 import time
@@ -28,6 +26,7 @@ from urllib.request import getproxies_environment
 
 import urllib3
 from urllib3 import exceptions as u3
+from urllib3.util.wait import wait_for_write
 
 # Network faults: the request may be retried (nothing or a whole body is
 # lost, never half a request the registry acted on without answering).
@@ -262,38 +261,37 @@ class Pools(object):
                 manager.clear()
 
 
-def open_early(pool, host, port, count, timeout, cancel):
-    """Put up to ``count`` connections into urllib3 ``pool`` (see
-    Transport.warm), every TCP connect started at once (non-blocking).
+def open_early(pool, host, port, count, timeout, opened):
+    """Put ``count`` connections into urllib3 ``pool`` whose TCP connects
+    are already under way (see Transport.warm): all started at once,
+    non-blocking, in the caller's thread (a few milliseconds for 61).
 
-    Plain HTTP: each goes into the pool at once, its connect under way, in
-    the caller's thread (a few milliseconds): a request that takes it first
-    waits for the connect to finish (up to ``timeout``; a refused or failed
-    one is seen as a dropped connection and replaced), and no request opens
-    a connection of its own meanwhile.  Started in a thread instead, the
-    connections came too late for some of the requests on a busy machine:
-    61 to 80 source connections for 61 requests.
+    Each connection enters the pool unconnected, holding its socket for
+    urllib3's own ``connect``: the request that takes it connects on that
+    socket (adding TLS, verified as always, on https), waiting for the TCP
+    connect to finish if it has not.  A connect that failed or did not
+    finish in ``timeout`` seconds is dropped, and urllib3 connects afresh,
+    with its own errors.  ``opened`` (a set) holds the sockets no request
+    has taken yet, for the transport to close.
 
-    https (in a thread): a connection that is up is handed to urllib3's own
-    ``connect``, which adds TLS, verified as for any request, in a thread of
-    its own.  Gives up after ``timeout`` seconds.
-
-    Never raises."""
-    pending = {}
-    selector = selectors.DefaultSelector()
-    # The pool's slots are taken first: handed back one by one, the first
-    # connection would come out again for the second (the pool is LIFO).
+    Handed over from a background thread once connected, they came too late
+    for some requests on a busy machine (61 to 80 source connections for 61
+    requests); over https they sat idle after their TLS handshake, and the
+    session ticket a TLS 1.3 server sends then made urllib3 take them for
+    closed.  Never raises."""
     slots = []
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, 0, socket.SOCK_STREAM)[0]
+        # The pool's slots are taken first: handed back one by one, the
+        # first connection would come out again for the second (LIFO).
         for _ in range(count):
             conn = pool._get_conn()
             if getattr(conn, "sock", None) is not None:  # idle and open already
                 pool._put_conn(conn)
                 break
             slots.append(conn)
-        for conn in list(slots):
+        while slots:
             sock = socket.socket(family, kind, proto)
             sock.setblocking(False)
             err = sock.connect_ex(address)
@@ -301,85 +299,33 @@ def open_early(pool, host, port, count, timeout, cancel):
                 sock.close()
                 LOG.debug("early connection to %s:%s: %s", host, port, os.strerror(err))
                 break
-            if pool.scheme == "http":
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.settimeout(timeout)
-                slots.remove(conn)
-                _hand_over(pool, conn, sock)
-                continue
-            pending[sock] = conn
-            selector.register(sock, selectors.EVENT_WRITE)
-        deadline = time.monotonic() + timeout
-        while pending and not cancel.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            for key, _ in selector.select(min(left, 0.2)):
-                sock = key.fileobj
-                selector.unregister(sock)
-                conn = pending.pop(sock)
-                slots.remove(conn)
-                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-                    sock.close()
-                    pool._put_conn(None)
-                    continue
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.settimeout(timeout)
-                # the TLS handshakes overlap: one thread each
-                threading.Thread(target=_hand_over, args=(pool, conn, sock),
-                                 name="tls " + host, daemon=True).start()
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = slots.pop()
+            _connect_on(conn, sock, time.monotonic() + timeout, opened)
+            pool._put_conn(conn)
     except Exception as exc:  # best effort: the request will say what is wrong
         LOG.debug("early connections to %s:%s: %s", host, port, exc)
     finally:
-        for sock in pending:
-            sock.close()
-        selector.close()
-        for _ in slots:  # not connected: the slots go back empty
+        for _ in slots:  # unused: the slots go back empty
             pool._put_conn(None)
 
 
-def _hand_over(pool, conn, sock):
-    """urllib3's own connect on the connected ``sock``, then the connection
-    into the pool."""
-    try:
-        started = time.monotonic()
-        conn._new_conn = lambda: sock
+def _connect_on(conn, sock, deadline, opened):
+    """The next ``connect`` of urllib3 connection ``conn`` uses ``sock``;
+    the ones after it (a reconnect) make their own."""
+    opened.add(sock)
+
+    def new_conn():
+        del conn._new_conn
+        opened.discard(sock)
         try:
-            conn.connect()
-        finally:
-            del conn._new_conn
-        if pool.scheme == "https":
-            _read_tickets(conn.sock, min(0.1, 0.01 + (time.monotonic() - started) / 4))
-    except Exception as exc:
-        LOG.debug("early connection to %s: %s", pool.host, exc)
-        sock.close()
-        conn.close()
-        conn = None
-    pool._put_conn(conn)  # None keeps the slot for a new connection
-
-
-def _read_tickets(sock, wait):
-    """Read what a TLS 1.3 server sends after its handshake (session
-    tickets: no application data).  Left unread, it makes the idle
-    connection readable, which urllib3 takes for a connection the server
-    closed: it would drop it and open another.  Waits up to ``wait``
-    seconds for it (a Go server, distribution's, sends it with its
-    Finished; others one round trip later: then the connection is only
-    dropped and replaced, as without this)."""
-    import ssl
-    deadline = time.monotonic() + wait
-    timeout = sock.gettimeout()
-    sock.setblocking(False)
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([sock], [], [], left)[0]:
-                return
-            try:
-                data = sock.recv(1)
-            except ssl.SSLWantReadError:
-                continue  # a record without application data: read, more may come
-            raise ConnectionError("the registry sent %s before any request" % (
-                "its close" if not data else "data"))
-    finally:
-        sock.settimeout(timeout)
+            ready = wait_for_write(sock, max(0.0, deadline - time.monotonic()))
+            failed = not ready or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except (OSError, ValueError):
+            failed = True
+        if failed:
+            sock.close()
+            return conn._new_conn()
+        sock.settimeout(conn.timeout if isinstance(conn.timeout, (int, float)) else None)
+        return sock
+    conn._new_conn = new_conn

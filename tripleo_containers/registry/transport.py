@@ -277,12 +277,16 @@ class Transport(object):
         # logger; addFilter skips a filter already present.
         logging.getLogger("urllib3.connectionpool").addFilter(_REDACT_QUERY)
         self.pools = connections.Pools(maxsize=pool_size)
+        self._early_socks = set()  # sockets of warm() no request has taken yet
         self._timeout = connections.urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
     # -- helpers -----------------------------------------------------------
 
     def close(self):
         self.pools.close()
+        for sock in list(self._early_socks):  # opened early, taken by no request
+            self._early_socks.discard(sock)
+            sock.close()
 
     def _state(self, registry):
         with self._states_lock:
@@ -402,15 +406,14 @@ class Transport(object):
         return err, ""
 
     def warm(self, registry, count):
-        """Open ``count`` connections to ``registry`` in the background for
-        requests about to be sent, and leave them in its pool: their
-        handshakes then overlap with the work done before those requests (on
-        a re-run, every destination check) instead of each request paying
-        its own after it.  Every TCP connect starts at once (non-blocking:
-        connections.open_early); on https each TLS handshake (verified as for
-        any request) runs in a thread of its own.  Best effort: a connection
-        that cannot be opened is left to the request that needs it, which
-        reports the error.  Not through a proxy."""
+        """Start ``count`` TCP connects to ``registry`` now, for requests
+        about to be sent, and leave them in its pool: their handshakes then
+        overlap with the work done before those requests (on a re-run, every
+        destination check) instead of each request paying its own after it.
+        A few milliseconds (connections.open_early); TLS, where there is
+        any, stays with the request, verified as always.  Best effort: a
+        connect that fails is left to urllib3, whose own error the request
+        reports.  Not through a proxy."""
         if count <= 0 or self.cancel.is_set():
             return
         url = self.base_url(registry)
@@ -422,12 +425,8 @@ class Transport(object):
             return
         if pool.proxy is not None:
             return
-        args = (pool, parts.hostname, port, count, self.timeout[0], self.cancel)
-        if parts.scheme == "http":
-            connections.open_early(*args)  # a few milliseconds: see there
-        else:
-            threading.Thread(target=connections.open_early, args=args,
-                             name="connect " + registry, daemon=True).start()
+        connections.open_early(pool, parts.hostname, port, count, self.timeout[0],
+                               self._early_socks)
 
     # -- ping and auth ------------------------------------------------------
 
