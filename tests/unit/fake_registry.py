@@ -35,6 +35,40 @@ def lose_first_upload_put(dropped):
     return fault
 
 
+def cancel_while_held(src, dst, image, held, jobs=1, meta_jobs=2):
+    """Copy ``image`` ('repo:tag') from ``src`` to ``dst`` with a real
+    engine; the first source request ``held(req)`` selects is held, and
+    the run is cancelled then.  Returns the run's results, after checking
+    that the run ended while that request was still held (it abandoned
+    the in-flight work instead of waiting for it)."""
+    from tripleo_containers.copy import engine
+    from tripleo_containers.registry import client, reference, transport
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(req):
+        if held(req):
+            entered.set()
+            release.wait(60)
+    src.faults.append(hold)
+    tr = transport.Transport(insecure=[src.address, dst.address], retries=2,
+                             timeout=(5, 90))
+    eng = engine.Engine(client.Client(tr), jobs=jobs, meta_jobs=meta_jobs)
+    job = engine.CopyJob(reference.parse("%s/%s" % (src.address, image)),
+                         reference.parse("%s/%s" % (dst.address, image)))
+    out = []
+    runner = threading.Thread(target=lambda: out.append(eng.run([job])))
+    runner.start()
+    try:
+        assert entered.wait(10)
+        eng.cancel()
+        runner.join(30)
+        assert not runner.is_alive() and not release.is_set()
+    finally:
+        release.set()
+        tr.close()
+    return out[0][0]
+
+
 class Req(object):
     def __init__(self, method, path, query, headers, body=b"", query_all=None):
         self.query_all = query_all or {}

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from fake_registry import DOCKER_LIST, FakeRegistry, digest_of, lose_first_upload_put
+from fake_registry import (DOCKER_LIST, FakeRegistry, cancel_while_held, digest_of,
+                           lose_first_upload_put)
 from tripleo_containers.copy import engine
 from tripleo_containers.registry import client as client_mod
 from tripleo_containers.registry import reference, transport
@@ -259,33 +260,10 @@ def test_only_temporary_errors_are_retried(pair, monkeypatch):
 
 
 def test_cancel_abandons_in_flight_work_and_its_upload_session(pair):
-    import threading
     src, dst = pair
     src.add_image("ns/a", "t", [BASE])
-    entered, release = threading.Event(), threading.Event()
-
-    def hold_blob(req):
-        if req.method == "GET" and "/blobs/" in req.path:
-            entered.set()
-            release.wait(60)
-    src.faults.append(hold_blob)
-    tr = transport.Transport(insecure=[src.address, dst.address], retries=2,
-                             timeout=(5, 90))
-    eng = engine.Engine(client_mod.Client(tr), jobs=1, meta_jobs=2)
-    job = engine.CopyJob(reference.parse(src.address + "/ns/a:t"),
-                         reference.parse(dst.address + "/ns/a:t"))
-    out = []
-    runner = threading.Thread(target=lambda: out.append(eng.run([job])))
-    runner.start()
-    try:
-        assert entered.wait(10)
-        eng.cancel()
-        # returns while the source read is still blocked: it was abandoned
-        runner.join(30)
-        assert not runner.is_alive() and not release.is_set()
-    finally:
-        release.set()
-    results, _ = out[0]
+    results = cancel_while_held(
+        src, dst, "ns/a:t", lambda req: req.method == "GET" and "/blobs/" in req.path)
     assert [r.status for r in results] == [engine.INTERRUPTED]
     sessions = [r.path for r in dst.requests("POST") if not r.query]
     deletes = [r.path for r in dst.requests("DELETE")]

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from fake_registry import FakeRegistry, digest_of
+from fake_registry import FakeRegistry, cancel_while_held, digest_of
 from tripleo_containers.copy import engine
 from tripleo_containers.registry import client as client_mod
 from tripleo_containers.registry import reference, transport
@@ -214,3 +214,17 @@ def test_an_early_upload_that_fails_is_retried_by_the_ordinary_path(app):
     assert dst.blobs[digest_of(big)] == big
     # the ordinary upload made one more attempt than the early one could
     assert len(_big_puts(dst, big)) == attempts + 1
+
+
+def test_cancel_during_an_early_upload_leaves_no_session_open(app):
+    """Ctrl-C while the upload started with the plan streams: the run ends,
+    the image is interrupted, and its upload session is deleted."""
+    src, dst, big, _ = app
+    results = cancel_while_held(
+        src, dst, "ns/app:t",
+        lambda req: req.method == "GET" and req.path.endswith(digest_of(big)))
+    assert [r.status for r in results] == [engine.INTERRUPTED]
+    sessions = [r.path for r in dst.log if r.method == "POST" and not r.query]
+    deletes = [r.path for r in dst.log if r.method == "DELETE"]
+    assert len(sessions) == len(deletes) == 1
+    assert not [r for r in dst.log if r.method == "PUT"]
