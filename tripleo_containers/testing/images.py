@@ -320,8 +320,12 @@ def http_client(auth, verify, timeout):
     import urllib3
     from tripleo_containers.registry import connections
     headers = urllib3.make_headers(basic_auth="%s:%s" % auth) if auth else {}
-    http = urllib3.PoolManager(maxsize=16, retries=False, timeout=timeout,
-                               **connections.tls_kwargs(verify))
+    tls = connections.tls_kwargs(verify)
+    # A PoolManager gives its keywords to plain-HTTP pools too, and urllib3
+    # 1.26 (Debian's) strips only some TLS ones there: assert_hostname made
+    # every http pool fail.  CERT_NONE checks no hostname anyway.
+    tls.pop("assert_hostname", None)
+    http = urllib3.PoolManager(maxsize=16, retries=False, timeout=timeout, **tls)
     return http, headers
 
 
