@@ -448,7 +448,8 @@ def main():
     # every module of the plugin on each run, the upload path's (about
     # 40 ms here) only in the real command and not in its --help.
     import compileall
-    package = os.path.dirname(local.__file__).rsplit(os.sep, 1)[0]
+    import tripleo_containers
+    package = os.path.dirname(tripleo_containers.__file__)
     compiled = compileall.compile_dir(package, quiet=1)
     print("byte-compiled %s: %s" % (package, "ok" if compiled else "FAILED"), flush=True)
 

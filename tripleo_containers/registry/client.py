@@ -423,11 +423,9 @@ class Client(object):
         unless ``ranged`` is False."""
         if location is None:
             location = self.start_upload(dst_repo)
-        if ranged and ranged_mod.worth_it(size):
-            resp = self._open_ranged(src_repo, digest, size)
-        else:
-            resp = self._open_sized(src_repo, digest, size)
-            size = size if size is not None else int(resp.headers["Content-Length"])
+        resp = self._open_blob(src_repo, digest, size, ranged)
+        if size is None:  # (a ranged read needs the size: this is a sized GET)
+            size = int(resp.headers["Content-Length"])
         stream = VerifiedStream(resp, digest, size, on_bytes, pace=self.transport.pace)
         try:
             self.push_blob(dst_repo, digest, size, stream, location)
@@ -446,10 +444,7 @@ class Client(object):
         or a digest mismatch stops them all, so that none completes."""
         import queue
         from concurrent import futures
-        if ranged_mod.worth_it(size):
-            resp = self._open_ranged(src_repo, digest, size)
-        else:
-            resp = self._open_sized(src_repo, digest, size)
+        resp = self._open_blob(src_repo, digest, size)
         count = (lambda n: on_bytes(n * len(targets))) if on_bytes else None
         stream = VerifiedStream(resp, digest, size, count, pace=self.transport.pace)
         pipes = [queue.Queue(depth) for _ in targets]
@@ -514,6 +509,13 @@ class Client(object):
         if failure is not None:
             return [failure] * len(targets)
         return results
+
+    def _open_blob(self, src_repo, digest, size, ranged=True):
+        """The source read of a blob: parallel ranged GETs for a big one
+        (unless ``ranged`` is False), else one GET of its known size."""
+        if ranged and ranged_mod.worth_it(size):
+            return self._open_ranged(src_repo, digest, size)
+        return self._open_sized(src_repo, digest, size)
 
     def _open_sized(self, src_repo, digest, size):
         resp = self.open_blob(src_repo, digest)

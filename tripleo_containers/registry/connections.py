@@ -28,10 +28,11 @@ import urllib3
 from urllib3 import exceptions as u3
 from urllib3.util.wait import wait_for_write
 
+LOG = logging.getLogger(__name__)
+
 # Network faults: the request may be retried (nothing or a whole body is
 # lost, never half a request the registry acted on without answering).
 NETWORK_ERRORS = (u3.HTTPError, OSError)
-LOG = logging.getLogger(__name__)
 SSL_ERRORS = (u3.SSLError,)
 
 

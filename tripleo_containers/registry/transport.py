@@ -313,13 +313,18 @@ class Transport(object):
 
     # -- the raw send with retries and redirects ----------------------------
 
+    def _pool_for(self, url):
+        """(urllib3 pool, split URL) of ``url``."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return self.pools.pool(parts.scheme, parts.hostname, port,
+                               self.verify_for(url)), parts
+
     def _open(self, method, url, headers, data, stream):
         """One HTTP exchange; a non-streamed body is read (bounded) here so
         that its connection goes back to the pool at once."""
-        parts = urlsplit(url)
+        pool, parts = self._pool_for(url)
         scheme = parts.scheme
-        port = parts.port or (443 if scheme == "https" else 80)
-        pool = self.pools.pool(scheme, parts.hostname, port, self.verify_for(url))
         hdrs = {"User-Agent": self.user_agent}
         hdrs.update(headers)
         if pool.proxy is not None and scheme == "http":
@@ -416,16 +421,13 @@ class Transport(object):
         reports.  Not through a proxy."""
         if count <= 0 or self.cancel.is_set():
             return
-        url = self.base_url(registry)
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            pool = self.pools.pool(parts.scheme, parts.hostname, port, self.verify_for(url))
-        except (connections.ProxyUnsupported, ValueError):
+            pool, parts = self._pool_for(self.base_url(registry))
+        except ValueError:  # a proxy it cannot use: the request will say so
             return
         if pool.proxy is not None:
             return
-        connections.open_early(pool, parts.hostname, port, count, self.timeout[0],
+        connections.open_early(pool, parts.hostname, pool.port, count, self.timeout[0],
                                self._early_socks)
 
     # -- ping and auth ------------------------------------------------------

@@ -115,7 +115,6 @@ class WanProxy(object):
         self._loop = None
         self._thread = None
         self._server = None
-        self._tasks = set()
         self._ready = threading.Event()
         self._error = None
 
@@ -162,9 +161,9 @@ class WanProxy(object):
 
     async def _shutdown(self):
         self._server.close()
-        # every task, the pipes of connections still open included: a loop
-        # closed under a pending task complains at exit
-        # (again, for the pipes a handler started meanwhile)
+        # Every task of the loop, the pipes of connections still open
+        # included (a loop closed under a pending task complains at exit),
+        # and again for the pipes a handler started meanwhile.
         for _ in range(5):
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             if not tasks:
@@ -188,8 +187,6 @@ class WanProxy(object):
 
     async def _handle(self, creader, cwriter):
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        self._tasks.add(task)
         record = ConnectionRecord(loop.time())
         uwriter = None
         counted = False
@@ -230,7 +227,6 @@ class WanProxy(object):
             for writer in (cwriter, uwriter):
                 if writer is not None:
                     writer.close()
-            self._tasks.discard(task)
 
     async def _pipe(self, reader, writer, ready, buckets, record, downstream):
         """Copy one direction: pace, then deliver each chunk RTT/2 later."""
